@@ -1,0 +1,65 @@
+package grpcapi
+
+import (
+	"context"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+)
+
+// Version is the etcd API version Cairn reports in Status: the etcd release
+// whose v3 API semantics it implements.
+const Version = "3.7.3"
+
+// maintenanceServer is etcd's Maintenance service. Snapshot, MoveLeader and
+// Downgrade answer Unimplemented until the operations issue lands.
+type maintenanceServer struct {
+	pb.UnimplementedMaintenanceServer
+	kv   *kvServer
+	raft RaftInfo
+}
+
+func (m *maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*pb.StatusResponse, error) {
+	st := m.kv.s.Status()
+	resp := &pb.StatusResponse{
+		Header:           m.kv.header(st.Revision),
+		Version:          Version,
+		Leader:           st.Leader,
+		RaftIndex:        m.raft.CommittedIndex(),
+		RaftAppliedIndex: st.AppliedIndex,
+		RaftTerm:         st.Term,
+		DbSize:           m.raft.StateSize(),
+		DbSizeInUse:      m.raft.StateSize(),
+		IsLearner:        st.IsLearner,
+		StorageVersion:   "3.7.0",
+		DowngradeInfo:    &pb.DowngradeInfo{},
+	}
+	if st.Leader == 0 {
+		resp.Errors = append(resp.Errors, "etcdserver: no leader")
+	}
+	return resp, nil
+}
+
+func (m *maintenanceServer) Hash(ctx context.Context, r *pb.HashRequest) (*pb.HashResponse, error) {
+	h, rev := m.kv.s.Hash()
+	return &pb.HashResponse{Header: m.kv.header(rev), Hash: h}, nil
+}
+
+func (m *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	h, hashRev, compactRev, rev, err := m.kv.s.HashKV(ctx, r.Revision)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	return &pb.HashKVResponse{Header: m.kv.header(rev), Hash: h, CompactRevision: compactRev, HashRevision: hashRev}, nil
+}
+
+// Alarm: Cairn raises no alarms yet (no space quota), so GET lists none and
+// ACTIVATE/DEACTIVATE change nothing.
+func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	return &pb.AlarmResponse{Header: m.kv.header(m.kv.s.Rev())}, nil
+}
+
+// Defragment succeeds at once: the store lives in memory and its files are
+// rewritten whole by every snapshot, so there is nothing to defragment.
+func (m *maintenanceServer) Defragment(ctx context.Context, r *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	return &pb.DefragmentResponse{Header: m.kv.header(m.kv.s.Rev())}, nil
+}

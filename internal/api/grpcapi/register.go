@@ -1,0 +1,42 @@
+// Package grpcapi serves etcd's v3 gRPC API over the server package: one
+// file per service. Each method decodes the wire request into the store's
+// own types, validates it without looking at state, calls the server, and
+// maps errors to etcd's gRPC errors (errors.go). No logic lives here.
+//
+// Imports: etcd's api module (wire types, rpctypes), server, mvcc (types and
+// stateless validators). Wire types never go below this package.
+package grpcapi
+
+import (
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
+
+	"github.com/cairn-db/cairn/internal/mvcc"
+	"github.com/cairn-db/cairn/internal/server"
+)
+
+// RaftInfo is what Maintenance.Status needs beyond the server.
+type RaftInfo interface {
+	CommittedIndex() uint64
+	// StateSize is the size in bytes of the member's state as last
+	// serialized (reported as the db size).
+	StateSize() int64
+}
+
+// Config is what Register needs.
+type Config struct {
+	Server    *server.Server
+	Raft      RaftInfo
+	MaxTxnOps int
+}
+
+// Register adds the KV, Maintenance and Cluster services to g.
+func Register(g *grpc.Server, cfg Config) {
+	kv := &kvServer{s: cfg.Server, maxTxnOps: cfg.MaxTxnOps}
+	pb.RegisterKVServer(g, kv)
+	pb.RegisterMaintenanceServer(g, &maintenanceServer{kv: kv, raft: cfg.Raft})
+	pb.RegisterClusterServer(g, &clusterServer{kv: kv})
+}
+
+// mvccHealthKey is a cheap read used as a linearizability barrier.
+var mvccHealthKey = mvcc.RangeRequest{Key: []byte("health"), CountOnly: true}

@@ -1,0 +1,218 @@
+package cli
+
+// Integration tests against a running cluster. They run only when
+// CAIRN_TEST_ENDPOINTS names its client endpoints (comma-separated), e.g.
+//
+//	CAIRN_TEST_ENDPOINTS=127.0.0.1:2379 go test ./internal/cli -run Integration
+//
+// They write keys under a fresh prefix per test run and delete them after.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+type cluster struct {
+	t         *testing.T
+	endpoints string
+	prefix    string
+}
+
+func integration(t *testing.T) *cluster {
+	t.Helper()
+	eps := os.Getenv("CAIRN_TEST_ENDPOINTS")
+	if eps == "" {
+		t.Skip("CAIRN_TEST_ENDPOINTS is not set")
+	}
+	c := &cluster{t: t, endpoints: eps, prefix: fmt.Sprintf("cairn-cli-test/%s/%d/", t.Name(), time.Now().UnixNano())}
+	t.Cleanup(func() { c.run("", "del", c.prefix, "--prefix") })
+	return c
+}
+
+// run runs a verb against the cluster and returns exit code and output.
+func (c *cluster) run(stdin string, args ...string) (int, string, string) {
+	c.t.Helper()
+	var out, errb bytes.Buffer
+	env := func(k string) string {
+		if k == endpointsEnv {
+			return c.endpoints
+		}
+		return ""
+	}
+	code := run(context.Background(), args, env, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// must runs a verb that must succeed and returns its stdout.
+func (c *cluster) must(stdin string, args ...string) string {
+	c.t.Helper()
+	code, out, errs := c.run(stdin, args...)
+	if code != exitOK {
+		c.t.Fatalf("cairn %q: exit %d: %s", args, code, errs)
+	}
+	return out
+}
+
+func TestIntegrationPutGetDel(t *testing.T) {
+	c := integration(t)
+	p := c.prefix
+	if out := c.must("", "put", p+"a", "1"); out != "OK\n" {
+		t.Errorf("put: %q", out)
+	}
+	c.must("", "put", p+"b", "--", "-2")
+	c.must("two\nlines", "put", p+"c")
+	if out := c.must("", "get", p, "--prefix", "-o", "value"); out != "1\n-2\ntwo\nlines\n" {
+		t.Errorf("get --prefix -o value: %q", out)
+	}
+	want := fmt.Sprintf("KEY%sVALUE\n%sa  1\n%sb  -2\n%sc  \"two\\nlines\"\n", strings.Repeat(" ", len(p)), p, p, p)
+	if out := c.must("", "get", p, "--prefix"); out != want {
+		t.Errorf("get table:\n got %q\nwant %q", out, want)
+	}
+	if out := c.must("", "get", p, "--prefix", "--count-only"); out != "3\n" {
+		t.Errorf("count-only: %q", out)
+	}
+	if out := c.must("", "get", p+"a", p+"c", "--keys-only", "-o", "value"); out != p+"a\n"+p+"b\n" {
+		t.Errorf("range keys-only: %q", out)
+	}
+	if out := c.must("", "get", p, "--prefix", "--sort-by", "key", "--order", "descend", "--limit", "1", "-o", "value", "--keys-only"); out != p+"c\n" {
+		t.Errorf("sorted limit: %q", out)
+	}
+	if out := c.must("", "get", p+"a", "--serializable", "-o", "value"); out != "1\n" {
+		t.Errorf("serializable: %q", out)
+	}
+	var j struct {
+		Header struct {
+			Revision int64 `json:"revision"`
+		} `json:"header"`
+		KVs []struct {
+			Key         string `json:"key"`
+			Value       string `json:"value"`
+			ModRevision int64  `json:"mod_revision"`
+		} `json:"kvs"`
+		Count int64 `json:"count"`
+	}
+	if err := json.Unmarshal([]byte(c.must("", "get", p+"a", "-o", "json")), &j); err != nil {
+		t.Fatal(err)
+	}
+	if len(j.KVs) != 1 || j.KVs[0].Key != p+"a" || j.KVs[0].Value != "1" || j.Count != 1 {
+		t.Errorf("json: %+v", j)
+	}
+	rev := j.KVs[0].ModRevision
+	c.must("", "put", p+"a", "updated")
+	if out := c.must("", "get", p+"a", "--rev", strconv.FormatInt(rev, 10), "-o", "value"); out != "1\n" {
+		t.Errorf("--rev: %q", out)
+	}
+	if out := c.must("", "put", p+"a", "again", "--prev-kv", "-o", "value"); out != "updated\n" {
+		t.Errorf("put --prev-kv: %q", out)
+	}
+	if out := c.must("", "del", p+"a", "--prev-kv", "-o", "value"); out != "1\n" {
+		t.Errorf("del: %q", out)
+	}
+	if out := c.must("", "del", p, "--prefix"); out != "2\n" {
+		t.Errorf("del --prefix: %q", out)
+	}
+	if code, _, errs := c.run("", "put", p+"x", "--ignore-value"); code != exitError || !strings.Contains(errs, "key not found") {
+		t.Errorf("put --ignore-value on a missing key: exit %d, %q", code, errs)
+	}
+}
+
+func TestIntegrationTxn(t *testing.T) {
+	c := integration(t)
+	p := c.prefix
+	c.must("", "put", p+"mode", "blue")
+	c.must("", "put", p+"old/1", "x")
+	txn := fmt.Sprintf(`if
+  value(%[1]q) = "blue"
+  version(%[2]q) = 0
+then
+  put %[1]s green
+  del %[3]s --prefix
+  get %[1]s
+else
+  get %[1]s
+`, p+"mode", p+"absent", p+"old/")
+	out := c.must(txn, "txn")
+	want := fmt.Sprintf("SUCCESS\n-- put %[1]s green\nOK\n-- del %[2]s --prefix\n1\n-- get %[1]s\nKEY%[3]sVALUE\n%[1]s  green\n", p+"mode", p+"old/", strings.Repeat(" ", len(p+"mode")-1))
+	if out != want {
+		t.Errorf("txn:\n got %q\nwant %q", out, want)
+	}
+	// Now the compare fails and the else branch runs; exit code is still 0.
+	if out := c.must(txn, "txn", "-o", "value"); out != "FAILURE\ngreen\n" {
+		t.Errorf("txn failure: %q", out)
+	}
+	var j struct {
+		Succeeded bool              `json:"succeeded"`
+		Responses []json.RawMessage `json:"responses"`
+	}
+	if err := json.Unmarshal([]byte(c.must(txn, "txn", "-o", "json")), &j); err != nil || j.Succeeded || len(j.Responses) != 1 {
+		t.Errorf("txn json: %+v %v", j, err)
+	}
+	if code, _, errs := c.run("then\nput a\n", "txn"); code != exitUsage || !strings.Contains(errs, "line 2, column 1") {
+		t.Errorf("txn syntax error: exit %d, %q", code, errs)
+	}
+}
+
+func TestIntegrationClusterVerbs(t *testing.T) {
+	c := integration(t)
+	eps := strings.Split(c.endpoints, ",")
+	out := c.must("", "status")
+	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != len(eps)+1 || !strings.HasPrefix(lines[0], "ENDPOINT") {
+		t.Errorf("status:\n%s", out)
+	}
+	out = c.must("", "status", "-o", "json")
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var s struct {
+			Leader    uint64 `json:"leader"`
+			RaftIndex uint64 `json:"raft_index"`
+		}
+		if err := json.Unmarshal([]byte(line), &s); err != nil || s.Leader == 0 || s.RaftIndex == 0 {
+			t.Errorf("status json %q: %+v %v", line, s, err)
+		}
+	}
+	if out := c.must("", "health"); strings.Count(out, " healthy ") != len(eps) {
+		t.Errorf("health:\n%s", out)
+	}
+	out = c.must("", "member", "list", "-o", "json")
+	var ml struct {
+		Members []struct {
+			ID   uint64 `json:"id"`
+			Name string `json:"name"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal([]byte(out), &ml); err != nil || len(ml.Members) == 0 {
+		t.Errorf("member list json %q: %v", out, err)
+	}
+	if out := c.must("", "member", "list"); !strings.HasPrefix(out, "ID ") {
+		t.Errorf("member list:\n%s", out)
+	}
+}
+
+func TestIntegrationCompact(t *testing.T) {
+	c := integration(t)
+	p := c.prefix
+	c.must("", "put", p+"k", "1")
+	var j struct {
+		Header struct {
+			Revision int64 `json:"revision"`
+		} `json:"header"`
+	}
+	if err := json.Unmarshal([]byte(c.must("", "put", p+"k", "2", "-o", "json")), &j); err != nil {
+		t.Fatal(err)
+	}
+	rev := strconv.FormatInt(j.Header.Revision, 10)
+	if out := c.must("", "compact", rev, "--physical"); out != "compacted revision "+rev+"\n" {
+		t.Errorf("compact: %q", out)
+	}
+	old := strconv.FormatInt(j.Header.Revision-1, 10)
+	code, _, errs := c.run("", "get", p+"k", "--rev", old)
+	if code != exitError || !strings.Contains(errs, "compacted") {
+		t.Errorf("get at a compacted revision: exit %d, %q", code, errs)
+	}
+}

@@ -1,0 +1,543 @@
+package raftnode
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairn-db/cairn/internal/storage/snap"
+	"github.com/cairn-db/cairn/internal/storage/vfs"
+	"github.com/cairn-db/cairn/internal/storage/wal"
+)
+
+// ErrStopped is returned by calls made after the node stopped.
+var ErrStopped = errors.New("raftnode: stopped")
+
+// Transport sends raft messages to peers. Send must never block.
+type Transport interface {
+	Send(msgs []*raftpb.Message)
+}
+
+// Config configures a Node. Zero values take the documented defaults.
+type Config struct {
+	ID uint64
+	// Peers bootstraps a new cluster (ignored when the WAL already exists).
+	Peers []raft.Peer
+	// Metadata is written once into a new WAL (cluster and member identity);
+	// on restart the stored value is returned in Restored.Metadata.
+	Metadata []byte
+
+	FS      vfs.FS
+	WALDir  string
+	SnapDir string
+	// WALSegmentSize is the preallocated WAL segment size (default 64 MiB).
+	WALSegmentSize int64
+
+	ElectionTicks  int // default 10
+	HeartbeatTicks int // default 1
+	// Ticks drives raft's logical clock. Required.
+	Ticks <-chan time.Time
+
+	// CatchUpEntries is how many entries the in-memory log keeps behind a
+	// snapshot for slow followers (default 5000).
+	CatchUpEntries uint64
+	// KeepSnapshots is how many snapshot files (and WAL segments before the
+	// oldest of them) are kept (default 3).
+	KeepSnapshots int
+
+	Transport Transport
+	Logger    *slog.Logger
+	Metrics   *Metrics
+}
+
+// Restored is the durable state found on start.
+type Restored struct {
+	// Metadata as written at WAL creation.
+	Metadata []byte
+	// Snapshot is the newest valid snapshot (nil when there is none). The
+	// applier must restore its state from Snapshot.Data before applying.
+	Snapshot *raftpb.Snapshot
+	// NewCluster is true when the WAL was created by this start.
+	NewCluster bool
+}
+
+// Apply is one batch of work for the applier, in log order. When Snapshot is
+// set the applier first replaces its state with it, then applies Entries.
+type Apply struct {
+	Snapshot *raftpb.Snapshot
+	Entries  []*raftpb.Entry
+}
+
+// Node runs raft for one member.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	node    raft.Node
+	storage *raft.MemoryStorage
+	snapper *snap.Snapshotter
+
+	applyc     chan Apply
+	readStatec chan ReadState
+	snapc      chan snapRequest
+	errc       chan error
+	stopc      chan struct{}
+	donec      chan struct{}
+	stopOnce   sync.Once
+
+	snapSize atomic.Int64
+
+	lead  atomic.Uint64
+	term  atomic.Uint64
+	state atomic.Int32
+
+	walMu sync.Mutex // protects wal (the run goroutine and CreateSnapshot)
+	wal   *wal.WAL
+}
+
+type snapRequest struct {
+	meta snap.Meta
+	data []byte
+	errc chan error
+}
+
+// Start opens (or creates) the member's WAL and snapshots and starts raft.
+// It returns the restored durable state for the applier.
+func Start(cfg Config) (*Node, *Restored, error) {
+	if cfg.ElectionTicks == 0 {
+		cfg.ElectionTicks = 10
+	}
+	if cfg.HeartbeatTicks == 0 {
+		cfg.HeartbeatTicks = 1
+	}
+	if cfg.CatchUpEntries == 0 {
+		cfg.CatchUpEntries = 5000
+	}
+	if cfg.KeepSnapshots == 0 {
+		cfg.KeepSnapshots = 3
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(nil)
+	}
+	if err := vfs.MkdirAllSync(cfg.FS, cfg.WALDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create wal dir %s: %w", cfg.WALDir, err)
+	}
+	if err := vfs.MkdirAllSync(cfg.FS, cfg.SnapDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("create snapshot dir %s: %w", cfg.SnapDir, err)
+	}
+	n := &Node{
+		cfg:        cfg,
+		log:        cfg.Logger,
+		storage:    raft.NewMemoryStorage(),
+		snapper:    snap.New(cfg.FS, cfg.SnapDir, cfg.Logger),
+		applyc:     make(chan Apply, 64),
+		readStatec: make(chan ReadState, 64),
+		snapc:      make(chan snapRequest),
+		errc:       make(chan error, 1),
+		stopc:      make(chan struct{}),
+		donec:      make(chan struct{}),
+	}
+	rcfg := &raft.Config{
+		ID:                        cfg.ID,
+		ElectionTick:              cfg.ElectionTicks,
+		HeartbeatTick:             cfg.HeartbeatTicks,
+		Storage:                   n.storage,
+		MaxSizePerMsg:             1 << 20,
+		MaxInflightMsgs:           512,
+		MaxUncommittedEntriesSize: 1 << 30,
+		MaxCommittedSizePerReady:  64 << 20,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		Logger:                    raftLogger{cfg.Logger},
+	}
+	walOpts := wal.Options{SegmentSize: cfg.WALSegmentSize, Logger: cfg.Logger}
+	restored := &Restored{}
+	if !wal.Exists(cfg.FS, cfg.WALDir) {
+		if len(cfg.Peers) == 0 {
+			return nil, nil, fmt.Errorf("no WAL in %s and no bootstrap peers: the data dir lost its log (refusing to start as an empty member)", cfg.WALDir)
+		}
+		w, err := wal.Create(cfg.FS, cfg.WALDir, cfg.Metadata, walOpts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("create wal: %w", err)
+		}
+		n.wal = w
+		restored.Metadata = cfg.Metadata
+		restored.NewCluster = true
+		n.node = raft.StartNode(rcfg, cfg.Peers)
+	} else {
+		snapshot, err := n.loadSnapshot()
+		if err != nil {
+			return nil, nil, err
+		}
+		w, st, err := wal.Open(cfg.FS, cfg.WALDir, walOpts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open wal: %w", err)
+		}
+		n.wal = w
+		restored.Metadata = st.Metadata
+		var snapIndex uint64
+		if snapshot != nil {
+			snapIndex = snapshot.GetMetadata().GetIndex()
+			if snapIndex < st.Snapshot.Index {
+				w.Close()
+				return nil, nil, fmt.Errorf("snapshot files end at index %d but the wal continues from a snapshot at index %d: the newer snapshot file is missing or corrupt", snapIndex, st.Snapshot.Index)
+			}
+			if err := n.storage.ApplySnapshot(snapshot); err != nil {
+				w.Close()
+				return nil, nil, fmt.Errorf("load snapshot into raft log: %w", err)
+			}
+			restored.Snapshot = snapshot
+		} else if st.Snapshot.Index > 0 {
+			w.Close()
+			return nil, nil, fmt.Errorf("the wal continues from a snapshot at index %d but no snapshot file was found in %s", st.Snapshot.Index, cfg.SnapDir)
+		}
+		ents := st.Entries
+		for len(ents) > 0 && ents[0].GetIndex() <= snapIndex {
+			ents = ents[1:]
+		}
+		if len(ents) > 0 && ents[0].GetIndex() != snapIndex+1 {
+			w.Close()
+			return nil, nil, fmt.Errorf("wal entries start at index %d, after a gap from snapshot index %d", ents[0].GetIndex(), snapIndex)
+		}
+		hs := proto.Clone(st.HardState).(*raftpb.HardState)
+		if hs.GetCommit() < snapIndex {
+			hs.Commit = proto.Uint64(snapIndex)
+		}
+		if err := n.storage.SetHardState(hs); err != nil {
+			w.Close()
+			return nil, nil, err
+		}
+		if err := n.storage.Append(ents); err != nil {
+			w.Close()
+			return nil, nil, err
+		}
+		rcfg.Applied = snapIndex
+		n.node = raft.RestartNode(rcfg)
+		n.log.Info("restarted raft from data dir", "snapshot-index", snapIndex, "entries", len(ents), "term", hs.GetTerm(), "commit", hs.GetCommit())
+	}
+	go n.run()
+	return n, restored, nil
+}
+
+func (n *Node) loadSnapshot() (*raftpb.Snapshot, error) {
+	meta, rc, err := n.snapper.Load()
+	if errors.Is(err, snap.ErrNoSnapshot) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load snapshot: %w", err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot: %w", err)
+	}
+	return &raftpb.Snapshot{
+		Data: data,
+		Metadata: &raftpb.SnapshotMetadata{
+			Index:     proto.Uint64(meta.Index),
+			Term:      proto.Uint64(meta.Term),
+			ConfState: cloneConfState(meta.ConfState),
+		},
+	}, nil
+}
+
+// run is the Ready loop; see the package documentation.
+func (n *Node) run() {
+	defer close(n.donec)
+	defer close(n.applyc)
+	defer n.node.Stop()
+	for {
+		select {
+		case <-n.cfg.Ticks:
+			n.node.Tick()
+		case rd := <-n.node.Ready():
+			if err := n.handleReady(rd); err != nil {
+				if !errors.Is(err, ErrStopped) {
+					n.fail(err)
+				}
+				return
+			}
+			n.node.Advance()
+		case req := <-n.snapc:
+			err := n.saveSnapshot(req.meta, req.data)
+			req.errc <- err
+			if err != nil {
+				n.fail(err)
+				return
+			}
+		case <-n.stopc:
+			return
+		}
+	}
+}
+
+func (n *Node) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		old := n.lead.Swap(rd.SoftState.Lead)
+		n.state.Store(int32(rd.SoftState.RaftState))
+		if old != rd.SoftState.Lead {
+			n.log.Info("raft leader changed", "from", fmt.Sprintf("%x", old), "to", fmt.Sprintf("%x", rd.SoftState.Lead), "state", rd.SoftState.RaftState.String())
+			n.cfg.Metrics.LeaderChanges.Inc()
+		}
+		n.cfg.Metrics.setState(rd.SoftState.RaftState, rd.SoftState.Lead != raft.None)
+	}
+	if rd.HardState != nil {
+		n.term.Store(rd.HardState.GetTerm())
+	}
+	for _, rs := range rd.ReadStates {
+		select {
+		case n.readStatec <- ReadState{Index: rs.Index, RequestCtx: rs.RequestCtx}:
+		case <-n.stopc:
+			return ErrStopped
+		}
+	}
+
+	// 1. Persist.
+	var snapshot *raftpb.Snapshot
+	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
+		snapshot = rd.Snapshot
+		md := snapshot.GetMetadata()
+		if err := n.saveSnapshotFile(snap.Meta{Index: md.GetIndex(), Term: md.GetTerm(), ConfState: cloneConfState(md.GetConfState())}, snapshot.GetData()); err != nil {
+			return err
+		}
+	}
+	if rd.HardState != nil || len(rd.Entries) > 0 {
+		start := time.Now()
+		n.walMu.Lock()
+		err := n.wal.Save(rd.HardState, rd.Entries, rd.MustSync)
+		n.walMu.Unlock()
+		if err != nil {
+			return fmt.Errorf("write wal: %w", err)
+		}
+		if rd.MustSync {
+			d := time.Since(start)
+			n.cfg.Metrics.WALSync.Observe(d.Seconds())
+			if d > time.Second {
+				n.log.Warn("slow wal fsync", "took", d, "entries", len(rd.Entries))
+			}
+		}
+	}
+	if snapshot != nil {
+		if err := n.storage.ApplySnapshot(snapshot); err != nil {
+			return fmt.Errorf("apply snapshot to raft log: %w", err)
+		}
+		n.log.Info("installed snapshot from leader", "index", snapshot.GetMetadata().GetIndex(), "bytes", len(snapshot.GetData()))
+	}
+	if rd.HardState != nil {
+		if err := n.storage.SetHardState(rd.HardState); err != nil {
+			return err
+		}
+	}
+	if len(rd.Entries) > 0 {
+		if err := n.storage.Append(rd.Entries); err != nil {
+			return err
+		}
+	}
+
+	// 2. Send.
+	if len(rd.Messages) > 0 {
+		n.cfg.Transport.Send(rd.Messages)
+	}
+
+	// 3. Hand committed work to the applier.
+	if snapshot != nil || len(rd.CommittedEntries) > 0 {
+		select {
+		case n.applyc <- Apply{Snapshot: snapshot, Entries: rd.CommittedEntries}:
+		case <-n.stopc:
+			return ErrStopped
+		}
+	}
+	return nil
+}
+
+func (n *Node) saveSnapshotFile(meta snap.Meta, data []byte) error {
+	if err := n.snapper.Save(meta, func(w io.Writer) error {
+		_, err := io.Copy(w, bytes.NewReader(data))
+		return err
+	}); err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	n.snapSize.Store(int64(len(data)))
+	n.walMu.Lock()
+	defer n.walMu.Unlock()
+	if err := n.wal.SaveSnapshot(wal.Marker{Index: meta.Index, Term: meta.Term}); err != nil {
+		return fmt.Errorf("mark snapshot in wal: %w", err)
+	}
+	return nil
+}
+
+// saveSnapshot runs on the raft goroutine: it records a snapshot the applier
+// made, then compacts the in-memory log and releases old files.
+func (n *Node) saveSnapshot(meta snap.Meta, data []byte) error {
+	s, err := n.storage.CreateSnapshot(meta.Index, meta.ConfState, data)
+	if errors.Is(err, raft.ErrSnapOutOfDate) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	meta.Term = s.GetMetadata().GetTerm()
+	if err := n.saveSnapshotFile(meta, data); err != nil {
+		return err
+	}
+	if meta.Index > n.cfg.CatchUpEntries {
+		if err := n.storage.Compact(meta.Index - n.cfg.CatchUpEntries); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			return err
+		}
+	}
+	if err := n.snapper.Purge(n.cfg.KeepSnapshots); err != nil {
+		n.log.Warn("purge old snapshots", "err", err)
+	}
+	release := uint64(0)
+	if meta.Index > n.cfg.CatchUpEntries {
+		release = meta.Index - n.cfg.CatchUpEntries
+	}
+	n.walMu.Lock()
+	err = n.wal.ReleaseTo(release, 1)
+	n.walMu.Unlock()
+	if err != nil {
+		n.log.Warn("release old wal segments", "err", err)
+	}
+	n.log.Info("saved snapshot", "index", meta.Index, "term", meta.Term, "bytes", len(data))
+	return nil
+}
+
+// CreateSnapshot records a snapshot of the applied state at index. The
+// applier calls it from any goroutine after serializing its state.
+func (n *Node) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.ConfState, data []byte) error {
+	req := snapRequest{meta: snap.Meta{Index: index, ConfState: cloneConfState(cs)}, data: data, errc: make(chan error, 1)}
+	select {
+	case n.snapc <- req:
+	case <-n.donec:
+		return ErrStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-req.errc:
+		return err
+	case <-n.donec:
+		return ErrStopped
+	}
+}
+
+// fail records a fatal error; the run goroutine returns right after.
+func (n *Node) fail(err error) {
+	n.log.Error("raft node stopped by a fatal error", "err", err)
+	select {
+	case n.errc <- err:
+	default:
+	}
+	n.stopOnce.Do(func() { close(n.stopc) })
+}
+
+// Stop stops raft and waits for the loop to end; idempotent. The apply
+// channel is closed when the loop has ended. Must not be called from the
+// applier while it holds work the loop waits for.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() { close(n.stopc) })
+	<-n.donec
+	n.walMu.Lock()
+	defer n.walMu.Unlock()
+	if n.wal != nil {
+		n.wal.Close()
+		n.wal = nil
+	}
+}
+
+// Errors reports the fatal error that stopped the node.
+func (n *Node) Errors() <-chan error { return n.errc }
+
+// Done is closed when the Ready loop has ended.
+func (n *Node) Done() <-chan struct{} { return n.donec }
+
+// Apply returns the channel of committed work, closed when the node stops.
+func (n *Node) Apply() <-chan Apply { return n.applyc }
+
+// ReadState is the answer to a ReadIndex request: once the applied index
+// reaches Index, a read reflects every write committed before the request.
+type ReadState struct {
+	Index      uint64
+	RequestCtx []byte
+}
+
+// ReadStates returns the channel of ReadIndex results.
+func (n *Node) ReadStates() <-chan ReadState { return n.readStatec }
+
+// Propose proposes data for the log; the leader is found by raft.
+func (n *Node) Propose(ctx context.Context, data []byte) error {
+	n.cfg.Metrics.Proposals.Inc()
+	return n.node.Propose(ctx, data)
+}
+
+// ReadIndex requests a read index; the result arrives on ReadStates with
+// the same rctx.
+func (n *Node) ReadIndex(ctx context.Context, rctx []byte) error {
+	return n.node.ReadIndex(ctx, rctx)
+}
+
+// ApplyConfChange applies a committed configuration change to raft.
+func (n *Node) ApplyConfChange(cc raftpb.ConfChangeI) *raftpb.ConfState {
+	return n.node.ApplyConfChange(cc)
+}
+
+// Process steps a message received from a peer.
+func (n *Node) Process(ctx context.Context, m *raftpb.Message) error {
+	return n.node.Step(ctx, m)
+}
+
+// ReportUnreachable tells raft that a peer could not be reached.
+func (n *Node) ReportUnreachable(id uint64) { n.node.ReportUnreachable(id) }
+
+// ReportSnapshot tells raft how sending a snapshot ended.
+func (n *Node) ReportSnapshot(id uint64, failed bool) {
+	st := raft.SnapshotFinish
+	if failed {
+		st = raft.SnapshotFailure
+	}
+	n.node.ReportSnapshot(id, st)
+}
+
+// Leader returns the current leader's ID (0 when unknown).
+func (n *Node) Leader() uint64 { return n.lead.Load() }
+
+// Term returns the current term.
+func (n *Node) Term() uint64 { return n.term.Load() }
+
+// IsLeader reports whether this member is the leader.
+func (n *Node) IsLeader() bool { return raft.StateType(n.state.Load()) == raft.StateLeader }
+
+// Status returns raft's status.
+func (n *Node) Status() raft.Status { return n.node.Status() }
+
+// TransferLeadership asks raft to hand leadership to transferee.
+func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) {
+	n.node.TransferLeadership(ctx, n.Leader(), transferee)
+}
+
+func cloneConfState(cs *raftpb.ConfState) *raftpb.ConfState {
+	if cs == nil {
+		return &raftpb.ConfState{}
+	}
+	return proto.Clone(cs).(*raftpb.ConfState)
+}
+
+// CommittedIndex returns raft's commit index.
+func (n *Node) CommittedIndex() uint64 { return n.node.Status().GetCommit() }
+
+// LastSnapshotSize returns the size in bytes of the newest snapshot saved
+// or installed (0 before the first).
+func (n *Node) LastSnapshotSize() int64 { return n.snapSize.Load() }

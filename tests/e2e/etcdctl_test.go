@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cairn-db/cairn/internal/testutil"
+)
+
+type ctl struct {
+	t   *testing.T
+	bin string
+	eps string
+}
+
+func (c ctl) run(stdin string, args ...string) string {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, append([]string{"--endpoints", c.eps, "--dial-timeout", "5s", "--command-timeout", "10s"}, args...)...)
+	cmd.Stdin = strings.NewReader(stdin)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return "ERROR: " + strings.TrimSpace(string(out))
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// TestEtcdctlGetsEtcdsAnswers runs the same etcdctl commands against a real
+// etcd and a 3-member Cairn cluster: put, get, del and txn must print the
+// same; endpoint status and member list must describe the cluster.
+func TestEtcdctlGetsEtcdsAnswers(t *testing.T) {
+	dir := testutil.EtcdDir(t)
+	bin := filepath.Join(dir, "bin", "etcdctl")
+	etcd := ctl{t, bin, testutil.StartEtcd(t)}
+	pc := startProcCluster(t, 3)
+	cairn := ctl{t, bin, strings.Join(pc.endpoints(), ",")}
+
+	txn := "value(\"t\") = \"1\"\n\nput t 2\nget t\n\nget t\n\n"
+	steps := []struct {
+		stdin string
+		args  []string
+	}{
+		{"", []string{"put", "foo", "bar"}},
+		{"", []string{"put", "foo2", "bar2"}},
+		{"", []string{"put", "t", "1"}},
+		{"", []string{"get", "foo"}},
+		{"", []string{"get", "foo", "--prefix"}},
+		{"", []string{"get", "foo", "--prefix", "--keys-only"}},
+		{"", []string{"get", "foo", "--prefix", "--count-only", "-w", "fields"}},
+		{"", []string{"get", "", "--from-key", "--limit", "2", "--order", "DESCEND", "--sort-by", "VALUE"}},
+		{"", []string{"put", "foo", "baz", "--prev-kv"}},
+		{"", []string{"get", "foo", "--rev", "2"}},
+		{"", []string{"get", "foo", "--rev", "1000"}},
+		{txn, []string{"txn"}},
+		{txn, []string{"txn"}},
+		{"", []string{"del", "foo", "--prefix", "--prev-kv"}},
+		{"", []string{"del", "nothing"}},
+		{"", []string{"get", "", "--prefix", "--consistency", "s"}},
+		{"", []string{"compact", "2"}},
+		{"", []string{"get", "t", "--rev", "1"}},
+		{"", []string{"put", "", "x"}},
+	}
+	for _, st := range steps {
+		want := etcd.run(st.stdin, st.args...)
+		got := cairn.run(st.stdin, st.args...)
+		if want != got {
+			t.Errorf("etcdctl %v:\n etcd:  %q\n cairn: %q", st.args, want, got)
+		}
+	}
+
+	// endpoint status: every member answers with one leader and the same revision.
+	var status []struct {
+		Endpoint string `json:"Endpoint"`
+		Status   struct {
+			Header struct {
+				MemberID uint64 `json:"member_id"`
+				Revision int64  `json:"revision"`
+			} `json:"header"`
+			Leader    uint64 `json:"leader"`
+			RaftIndex uint64 `json:"raftIndex"`
+			RaftTerm  uint64 `json:"raftTerm"`
+			Version   string `json:"version"`
+		} `json:"Status"`
+	}
+	out := cairn.run("", "endpoint", "status", "-w", "json")
+	if err := json.Unmarshal([]byte(out), &status); err != nil || len(status) != 3 {
+		t.Fatalf("endpoint status: %v\n%s", err, out)
+	}
+	for _, s := range status {
+		if s.Status.Leader == 0 || s.Status.Leader != status[0].Status.Leader || s.Status.Version == "" || s.Status.RaftTerm == 0 {
+			t.Errorf("endpoint status of %s: %+v", s.Endpoint, s.Status)
+		}
+	}
+	if out := cairn.run("", "endpoint", "health"); strings.Count(out, "is healthy") != 3 {
+		t.Errorf("endpoint health:\n%s", out)
+	}
+	if out := cairn.run("", "endpoint", "hashkv", "--cluster"); strings.Count(out, ",") != 3 {
+		t.Errorf("endpoint hashkv:\n%s", out)
+	}
+
+	var members struct {
+		Members []struct {
+			ID         uint64   `json:"ID"`
+			Name       string   `json:"name"`
+			PeerURLs   []string `json:"peerURLs"`
+			ClientURLs []string `json:"clientURLs"`
+		} `json:"members"`
+	}
+	out = cairn.run("", "member", "list", "-w", "json")
+	if err := json.Unmarshal([]byte(out), &members); err != nil || len(members.Members) != 3 {
+		t.Fatalf("member list: %v\n%s", err, out)
+	}
+	names := map[string]bool{}
+	for _, m := range members.Members {
+		names[m.Name] = true
+		if len(m.PeerURLs) != 1 || len(m.ClientURLs) != 1 {
+			t.Errorf("member %s: peer %v client %v", m.Name, m.PeerURLs, m.ClientURLs)
+		}
+	}
+	if !names["p0"] || !names["p1"] || !names["p2"] {
+		t.Errorf("member names: %v", names)
+	}
+	if out := cairn.run("", "member", "list"); strings.Count(out, "started") != 3 {
+		t.Errorf("member list table:\n%s", out)
+	}
+}
