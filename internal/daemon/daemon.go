@@ -75,20 +75,26 @@ type identity struct {
 
 // Start starts a member. The returned Daemon runs until Stop or a fatal
 // error (reported on Done/Err).
-func Start(cfg Config, logger *slog.Logger, fs vfs.FS) (d *Daemon, err error) {
-	d = &Daemon{cfg: cfg, log: logger, fs: fs, reg: prometheus.NewRegistry(), stopc: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			d.closeAll()
-		}
-	}()
+func Start(cfg Config, logger *slog.Logger, fs vfs.FS) (*Daemon, error) {
+	d := &Daemon{cfg: cfg, log: logger, fs: fs, reg: prometheus.NewRegistry(), stopc: make(chan struct{})}
+	if err := d.start(); err != nil {
+		close(d.stopc)
+		d.closeAll()
+		d.wg.Wait()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *Daemon) start() error {
+	cfg, fs := d.cfg, d.fs
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// 1. Listeners first: an occupied port is the most common start failure.
 	for _, u := range cfg.ListenClientURLs {
 		ln, err := listen(u, "--listen-client-urls")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		sl := newSplitListener(ln)
 		d.clientLns = append(d.clientLns, sl)
@@ -97,7 +103,7 @@ func Start(cfg Config, logger *slog.Logger, fs vfs.FS) (d *Daemon, err error) {
 	for _, u := range cfg.ListenPeerURLs {
 		ln, err := listen(u, "--listen-peer-urls")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		d.peerLns = append(d.peerLns, ln)
 		d.PeerAddrs = append(d.PeerAddrs, ln.Addr().String())
@@ -106,16 +112,16 @@ func Start(cfg Config, logger *slog.Logger, fs vfs.FS) (d *Daemon, err error) {
 	// 2. Data dir.
 	memberDir := filepath.Join(cfg.DataDir, "member")
 	if err := vfs.MkdirAllSync(fs, memberDir, 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create data dir %s (--data-dir): %w", cfg.DataDir, err)
+		return fmt.Errorf("cannot create data dir %s (--data-dir): %w", cfg.DataDir, err)
 	}
 	lock, err := fs.Lock(filepath.Join(cfg.DataDir, "cairn.lock"))
 	if err != nil {
-		return nil, fmt.Errorf("data dir %s (--data-dir) is in use by another cairn process or not writable: %w", cfg.DataDir, err)
+		return fmt.Errorf("data dir %s (--data-dir) is in use by another cairn process or not writable: %w", cfg.DataDir, err)
 	}
 	d.lock = lock
 	id, peers, isNew, err := d.loadIdentity(memberDir)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	d.log = d.log.With("member", fmt.Sprintf("%x", id.MemberID))
 
@@ -123,7 +129,7 @@ func Start(cfg Config, logger *slog.Logger, fs vfs.FS) (d *Daemon, err error) {
 	rr := &lazyRaft{}
 	d.tr, err = transport.New(transport.Config{ID: id.MemberID, ClusterID: id.ClusterID, Raft: rr, Logger: d.log.With("component", "transport"), Registerer: d.reg})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	tickMs := cfg.HeartbeatInterval
 	ticker := time.NewTicker(tickMs)
@@ -151,14 +157,14 @@ func Start(cfg Config, logger *slog.Logger, fs vfs.FS) (d *Daemon, err error) {
 		Metrics:        raftnode.NewMetrics(d.reg),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot start raft from data dir %s: %w", cfg.DataDir, err)
+		return fmt.Errorf("cannot start raft from data dir %s: %w", cfg.DataDir, err)
 	}
 	d.node = node
 	rr.set(node)
 	if !isNew {
 		var stored identity
 		if json.Unmarshal(restored.Metadata, &stored) == nil && stored.MemberID != id.MemberID {
-			return nil, fmt.Errorf("data dir %s is inconsistent: its WAL belongs to member %x but its identity file says %x", cfg.DataDir, stored.MemberID, id.MemberID)
+			return fmt.Errorf("data dir %s is inconsistent: its WAL belongs to member %x but its identity file says %x", cfg.DataDir, stored.MemberID, id.MemberID)
 		}
 	}
 	clientURLs := make([]string, len(cfg.AdvertiseClientURLs))
@@ -182,7 +188,7 @@ func Start(cfg Config, logger *slog.Logger, fs vfs.FS) (d *Daemon, err error) {
 		Registerer: d.reg,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cannot restore state from data dir %s: %w", cfg.DataDir, err)
+		return fmt.Errorf("cannot restore state from data dir %s: %w", cfg.DataDir, err)
 	}
 
 	// 4. Serve peers, then clients.
@@ -211,7 +217,7 @@ func Start(cfg Config, logger *slog.Logger, fs vfs.FS) (d *Daemon, err error) {
 	for _, u := range cfg.ListenMetricsURLs {
 		ln, err := listen(u, "--listen-metrics-urls")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		d.httpSrvs = append(d.httpSrvs, hs)
@@ -234,11 +240,11 @@ func Start(cfg Config, logger *slog.Logger, fs vfs.FS) (d *Daemon, err error) {
 		}
 	}()
 	if err := d.startCompactor(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	d.log.Info("cairn member started", "name", id.Name, "cluster", fmt.Sprintf("%x", id.ClusterID),
 		"client-urls", d.ClientAddrs, "peer-urls", d.PeerAddrs, "data-dir", cfg.DataDir, "new", isNew)
-	return d, nil
+	return nil
 }
 
 // Err returns a channel that yields a fatal error (from raft or apply).

@@ -12,8 +12,8 @@ import (
 // kvServer is etcd's KV service: decode, validate, call the server, map errors.
 type kvServer struct {
 	pb.UnimplementedKVServer // RangeStream answers Unimplemented: clients fall back to Range
-	s         *server.Server
-	maxTxnOps int
+	s                        *server.Server
+	maxTxnOps                int
 }
 
 func (k *kvServer) header(rev int64) *pb.ResponseHeader {
