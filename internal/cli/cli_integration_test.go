@@ -1,7 +1,7 @@
 package cli
 
-// Integration tests against a running cluster. They run only when
-// CAIRN_TEST_ENDPOINTS names its client endpoints (comma-separated), e.g.
+// Integration tests against a cluster: an in-process 3-member Cairn
+// cluster, or the cluster CAIRN_TEST_ENDPOINTS names (comma-separated), e.g.
 //
 //	CAIRN_TEST_ENDPOINTS=127.0.0.1:2379 go test ./internal/cli -run Integration
 //
@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairn-db/cairn/internal/testutil"
 )
 
 type cluster struct {
@@ -29,7 +31,7 @@ func integration(t *testing.T) *cluster {
 	t.Helper()
 	eps := os.Getenv("CAIRN_TEST_ENDPOINTS")
 	if eps == "" {
-		t.Skip("CAIRN_TEST_ENDPOINTS is not set")
+		eps = strings.Join(testutil.NewCluster(t, 3, testutil.ClusterOptions{}).Endpoints(), ",")
 	}
 	c := &cluster{t: t, endpoints: eps, prefix: fmt.Sprintf("cairn-cli-test/%s/%d/", t.Name(), time.Now().UnixNano())}
 	t.Cleanup(func() { c.run("", "del", c.prefix, "--prefix") })

@@ -53,6 +53,7 @@ type Config struct {
 	LogLevel                 string               // --log-level: debug, info, warn or error; default info
 	LogFormat                string               // --log-format: text or json; default text
 	ConfigFile               string               // --config-file: YAML file read by ParseConfig; default none
+	EnablePprof              bool                 // --enable-pprof: serve /debug/pprof on the client URLs; default false
 }
 
 // Defaults.
@@ -316,6 +317,7 @@ func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.StringVar(&c.ConfigFile, "config-file", c.ConfigFile, "YAML file whose keys are these flag names")
+	fs.BoolVar(&c.EnablePprof, "enable-pprof", c.EnablePprof, "serve Go runtime profiles at /debug/pprof on the client URLs")
 	return fs
 }
 

@@ -64,7 +64,7 @@ func (d *Daemon) startCompactor(ctx context.Context) error {
 	go func() {
 		defer d.wg.Done()
 		defer t.Stop()
-		d.srv.RunCompactor(ctx, server.AutoCompaction{Mode: mode, Period: period, Revisions: revs, Ticks: t.C, Now: time.Now})
+		d.srv.RunCompactor(ctx, server.AutoCompaction{Mode: mode, Period: period, Revisions: revs, Ticks: t.C})
 	}()
 	return nil
 }

@@ -15,12 +15,11 @@ type AutoCompaction struct {
 	Mode      string
 	Period    time.Duration
 	Revisions int64
-	// Ticks drives the compactor; each tick it samples the revision and,
-	// on the leader only, proposes a compaction when one is due. The daemon
-	// ticks every Period/10 (periodic) or every 5 minutes (revision).
+	// Ticks drives the compactor and tells it the time: each tick it
+	// samples the revision and, on the leader only, proposes a compaction
+	// when one is due. The daemon ticks every Period/10 (periodic) or every
+	// 5 minutes (revision); tests send the times they want.
 	Ticks <-chan time.Time
-	// Now returns the current time (injected for tests).
-	Now func() time.Time
 }
 
 // RunCompactor proposes compactions through the log, on the leader only,
@@ -34,13 +33,13 @@ func (s *Server) RunCompactor(ctx context.Context, ac AutoCompaction) {
 	var samples []sample
 	var last int64
 	for {
+		var now time.Time
 		select {
-		case <-ac.Ticks:
+		case now = <-ac.Ticks:
 		case <-ctx.Done():
 			return
 		}
 		rev := s.Rev()
-		now := ac.Now()
 		var target int64
 		switch ac.Mode {
 		case "periodic":

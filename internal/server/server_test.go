@@ -1,0 +1,209 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cairn-db/cairn/internal/mvcc"
+	"github.com/cairn-db/cairn/internal/raftnode"
+)
+
+// fakeNode is a single-member "raft" that commits every proposal at once,
+// in order: enough to test the server's waits, reads, apply and duties
+// deterministically, without a network or a clock.
+type fakeNode struct {
+	mu      sync.Mutex // protects index and snaps
+	index   uint64
+	snaps   []uint64
+	applyc  chan raftnode.Apply
+	readc   chan raftnode.ReadState
+	leader  bool
+	dropAll bool // lose every proposal (a leader change eating them)
+}
+
+func newFakeNode() *fakeNode {
+	return &fakeNode{applyc: make(chan raftnode.Apply, 1024), readc: make(chan raftnode.ReadState, 16), leader: true}
+}
+
+func (f *fakeNode) Propose(ctx context.Context, data []byte) error {
+	f.mu.Lock()
+	if f.dropAll {
+		f.mu.Unlock()
+		return nil
+	}
+	f.index++
+	e := &raftpb.Entry{Index: proto.Uint64(f.index), Term: proto.Uint64(1), Type: raftpb.EntryNormal.Enum(), Data: data}
+	f.mu.Unlock()
+	f.applyc <- raftnode.Apply{Entries: []*raftpb.Entry{e}}
+	return nil
+}
+
+func (f *fakeNode) ReadIndex(ctx context.Context, rctx []byte) error {
+	f.mu.Lock()
+	idx := f.index
+	f.mu.Unlock()
+	f.readc <- raftnode.ReadState{Index: idx, RequestCtx: rctx}
+	return nil
+}
+
+func (f *fakeNode) ReadStates() <-chan raftnode.ReadState { return f.readc }
+func (f *fakeNode) Apply() <-chan raftnode.Apply        { return f.applyc }
+func (f *fakeNode) ApplyConfChange(cc raftpb.ConfChangeI) *raftpb.ConfState {
+	return &raftpb.ConfState{Voters: []uint64{1}}
+}
+func (f *fakeNode) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.ConfState, data []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.snaps = append(f.snaps, index)
+	return nil
+}
+func (f *fakeNode) Leader() uint64 { return 1 }
+func (f *fakeNode) Term() uint64   { return 1 }
+func (f *fakeNode) IsLeader() bool { return f.leader }
+
+func newTestServer(t *testing.T, node *fakeNode, mutate func(*Config)) *Server {
+	t.Helper()
+	cfg := Config{MemberID: 1, ClusterID: 2, Node: node, SnapshotCount: 5, RequestTimeout: 2 * time.Second}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func put(t *testing.T, s *Server, k, v string) int64 {
+	t.Helper()
+	_, rev, err := s.Txn(context.Background(), &mvcc.TxnRequest{Success: []mvcc.Op{{Put: &mvcc.PutRequest{Key: []byte(k), Value: []byte(v)}}}}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rev
+}
+
+func TestProposeApplyAndLinearizableRead(t *testing.T) {
+	node := newFakeNode()
+	s := newTestServer(t, node, nil)
+	for i := 0; i < 20; i++ {
+		if rev := put(t, s, fmt.Sprintf("k%02d", i), "v"); rev != int64(i+2) {
+			t.Fatalf("put %d answered revision %d", i, rev)
+		}
+	}
+	res, rev, err := s.Range(context.Background(), &mvcc.RangeRequest{Key: []byte("k"), End: []byte("l"), CountOnly: true}, false)
+	if err != nil || res.Count != 20 || rev != 21 {
+		t.Fatalf("range: %+v rev %d err %v", res, rev, err)
+	}
+	// 20 applied entries with SnapshotCount 5 took snapshots off the apply path.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		node.mu.Lock()
+		n := len(node.snaps)
+		node.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no snapshot was taken")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestApplyErrorsReachTheCallerAndChangeNothing(t *testing.T) {
+	s := newTestServer(t, newFakeNode(), nil)
+	put(t, s, "a", "1")
+	_, _, err := s.Txn(context.Background(), &mvcc.TxnRequest{Success: []mvcc.Op{
+		{Put: &mvcc.PutRequest{Key: []byte("b"), Value: []byte("2")}},
+		{Put: &mvcc.PutRequest{Key: []byte("c"), Value: []byte("3"), Lease: 7}},
+	}}, false)
+	if err != mvcc.ErrLeaseNotFound {
+		t.Fatalf("want ErrLeaseNotFound, got %v", err)
+	}
+	if _, err := s.Compact(context.Background(), 100); err != mvcc.ErrFutureRev {
+		t.Fatalf("compact future: %v", err)
+	}
+	res, _, _ := s.Range(context.Background(), &mvcc.RangeRequest{Key: []byte("b")}, true)
+	if res.Count != 0 || s.Rev() != 2 {
+		t.Fatalf("failed txn left a trace: count %d rev %d", res.Count, s.Rev())
+	}
+}
+
+func TestLostProposalTimesOut(t *testing.T) {
+	node := newFakeNode()
+	node.dropAll = true
+	s := newTestServer(t, node, func(c *Config) { c.RequestTimeout = 50 * time.Millisecond })
+	_, _, err := s.Txn(context.Background(), &mvcc.TxnRequest{Success: []mvcc.Op{{Put: &mvcc.PutRequest{Key: []byte("a")}}}}, false)
+	if err != ErrTimeout {
+		t.Fatalf("want ErrTimeout, got %v", err)
+	}
+}
+
+func TestRequestTooLarge(t *testing.T) {
+	s := newTestServer(t, newFakeNode(), func(c *Config) { c.MaxRequestBytes = 100 })
+	_, _, err := s.Txn(context.Background(), &mvcc.TxnRequest{Success: []mvcc.Op{{Put: &mvcc.PutRequest{Key: []byte("a"), Value: make([]byte, 200)}}}}, false)
+	if err != ErrRequestTooLarge {
+		t.Fatalf("want ErrRequestTooLarge, got %v", err)
+	}
+}
+
+func TestCompactorRevisionMode(t *testing.T) {
+	node := newFakeNode()
+	s := newTestServer(t, node, nil)
+	for i := 0; i < 30; i++ {
+		put(t, s, "k", fmt.Sprint(i))
+	}
+	ticks := make(chan time.Time)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		s.RunCompactor(ctx, AutoCompaction{Mode: "revision", Revisions: 10, Ticks: ticks})
+		close(done)
+	}()
+	ticks <- time.Now()
+	ticks <- time.Now() // the second tick is taken only after the first finished its compaction
+	cancel()
+	<-done
+	if got := s.store.CompactRev(); got != s.Rev()-10 {
+		t.Fatalf("compacted at %d, want %d", got, s.Rev()-10)
+	}
+}
+
+func TestCompactorPeriodicModeAndFollower(t *testing.T) {
+	node := newFakeNode()
+	s := newTestServer(t, node, nil)
+	now := time.Unix(1000, 0)
+	ticks := make(chan time.Time)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		s.RunCompactor(ctx, AutoCompaction{Mode: "periodic", Period: time.Hour, Ticks: ticks})
+		close(done)
+	}()
+	tick := func() { ticks <- now; ticks <- now } // second send waits for the first tick's work
+	put(t, s, "k", "1")
+	tick() // sample rev 2 at t=0
+	r := s.Rev()
+	now = now.Add(30 * time.Minute)
+	put(t, s, "k", "2")
+	tick()
+	if s.store.CompactRev() != 0 {
+		t.Fatal("compacted before the retention period passed")
+	}
+	now = now.Add(31 * time.Minute)
+	put(t, s, "k", "3")
+	tick()
+	if got := s.store.CompactRev(); got != r {
+		t.Fatalf("periodic compaction at %d, want %d (the revision an hour ago)", got, r)
+	}
+	cancel()
+	<-done
+}
