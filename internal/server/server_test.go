@@ -53,7 +53,7 @@ func (f *fakeNode) ReadIndex(ctx context.Context, rctx []byte) error {
 }
 
 func (f *fakeNode) ReadStates() <-chan raftnode.ReadState { return f.readc }
-func (f *fakeNode) Apply() <-chan raftnode.Apply        { return f.applyc }
+func (f *fakeNode) Apply() <-chan raftnode.Apply          { return f.applyc }
 func (f *fakeNode) ApplyConfChange(cc raftpb.ConfChangeI) *raftpb.ConfState {
 	return &raftpb.ConfState{Voters: []uint64{1}}
 }
