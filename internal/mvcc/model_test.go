@@ -750,3 +750,15 @@ func checkSame(t *testing.T, a, b *Store, m *model) {
 		}
 	}
 }
+
+// FuzzModel is the model test as a native fuzz target: the fuzzer picks the
+// seed of the random operation stream (run with -fuzz=FuzzModel; the seed
+// corpus runs as an ordinary test).
+func FuzzModel(f *testing.F) {
+	for _, seed := range []int64{1, 2, 42, 1 << 40} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, seed int64) {
+		runModel(t, seed, 300)
+	})
+}

@@ -305,6 +305,17 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		}
 	}
 
+	// A leader may send its appends before its own fsync (raft thesis
+	// 10.2.1: the leader counts itself in the quorum only once its own
+	// write is durable, which raft tracks through Advance). Every other
+	// member must persist before it sends, so its acknowledgements and
+	// votes are never ahead of its disk.
+	sentEarly := false
+	if n.IsLeader() && len(rd.Messages) > 0 {
+		n.cfg.Transport.Send(rd.Messages)
+		sentEarly = true
+	}
+
 	// 1. Persist.
 	var snapshot *raftpb.Snapshot
 	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
@@ -348,7 +359,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 
 	// 2. Send.
-	if len(rd.Messages) > 0 {
+	if !sentEarly && len(rd.Messages) > 0 {
 		n.cfg.Transport.Send(rd.Messages)
 	}
 
@@ -416,9 +427,25 @@ func (n *Node) saveSnapshot(meta snap.Meta, data []byte) error {
 }
 
 // CreateSnapshot records a snapshot of the applied state at index. The
-// applier calls it from any goroutine after serializing its state.
+// applier calls it from a background goroutine after serializing its state:
+// the snapshot file is written and fsynced here, off the raft loop, so a
+// large snapshot never delays replication; the raft loop then does the
+// cheap bookkeeping. Calls must not overlap.
 func (n *Node) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.ConfState, data []byte) error {
-	req := snapRequest{meta: snap.Meta{Index: index, ConfState: cloneConfState(cs)}, data: data, errc: make(chan error, 1)}
+	term, err := n.storage.Term(index)
+	if errors.Is(err, raft.ErrCompacted) || errors.Is(err, raft.ErrUnavailable) {
+		return nil // the log moved past index (a snapshot from the leader); nothing to record
+	} else if err != nil {
+		return err
+	}
+	meta := snap.Meta{Index: index, Term: term, ConfState: cloneConfState(cs)}
+	if err := n.snapper.Save(meta, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}); err != nil {
+		return fmt.Errorf("save snapshot: %w", err)
+	}
+	req := snapRequest{meta: meta, data: data, errc: make(chan error, 1)}
 	select {
 	case n.snapc <- req:
 	case <-n.donec:

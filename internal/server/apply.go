@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -197,7 +198,11 @@ func (s *Server) maybeSnapshot() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		if err := s.node.CreateSnapshot(ctx, applied, cs, data); err != nil {
-			s.log.Warn("snapshot not saved", "index", applied, "err", err)
+			if !errors.Is(err, raftnode.ErrStopped) {
+				// A snapshot that cannot be written means the disk is failing:
+				// stop, as for a WAL write error, rather than carry on.
+				s.fail(fmt.Errorf("save snapshot at index %d: %w", applied, err))
+			}
 			return
 		}
 		s.mu.Lock()
