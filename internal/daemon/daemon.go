@@ -56,6 +56,7 @@ type Daemon struct {
 	srv       *server.Server
 	wg        sync.WaitGroup
 	stopc     chan struct{}
+	peers     map[uint64]bool // only the applier, through updatePeers
 
 	// ClientAddrs are the bound client listener addresses (for tests using port 0).
 	ClientAddrs []string
@@ -317,13 +318,22 @@ func (d *Daemon) closeAll() {
 }
 
 // updatePeers keeps the transport's peer set equal to the member table.
+// Only the applier calls it, one call at a time.
 func (d *Daemon) updatePeers(self uint64, ms []server.Member) {
+	now := make(map[uint64]bool, len(ms))
 	for _, m := range ms {
 		if m.ID == self {
 			continue
 		}
+		now[m.ID] = true
 		d.tr.AddPeer(m.ID, m.PeerURLs)
 	}
+	for id := range d.peers {
+		if !now[id] {
+			d.tr.RemovePeer(id)
+		}
+	}
+	d.peers = now
 }
 
 // loadIdentity reads the member's identity from the data dir, or derives it
