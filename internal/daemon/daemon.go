@@ -206,7 +206,8 @@ func (d *Daemon) start() error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
 	)
-	grpcapi.Register(d.grpc, grpcapi.Config{Server: d.srv, Raft: raftInfo{node}, MaxTxnOps: cfg.MaxTxnOps})
+	grpcapi.Register(d.grpc, grpcapi.Config{Server: d.srv, MaxTxnOps: cfg.MaxTxnOps,
+		Raft: raftInfo{n: node, fs: fs, dirs: []string{filepath.Join(memberDir, "wal"), filepath.Join(memberDir, "snap")}}})
 	mux := d.httpMux()
 	for _, sl := range d.clientLns {
 		d.wg.Add(2)
@@ -437,10 +438,31 @@ func (l *lazyRaft) ReportSnapshot(id uint64, failed bool) {
 	}
 }
 
-type raftInfo struct{ n *raftnode.Node }
+type raftInfo struct {
+	n    *raftnode.Node
+	fs   vfs.FS
+	dirs []string
+}
 
 func (r raftInfo) CommittedIndex() uint64 { return r.n.CommittedIndex() }
-func (r raftInfo) StateSize() int64       { return r.n.LastSnapshotSize() }
+
+// StateSize reports the bytes the member's WAL segments and snapshot files
+// take on disk (etcd reports its database file's size here).
+func (r raftInfo) StateSize() int64 {
+	var total int64
+	for _, dir := range r.dirs {
+		names, err := r.fs.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, name := range names {
+			if fi, err := r.fs.Stat(filepath.Join(dir, name)); err == nil && !fi.IsDir() {
+				total += fi.Size()
+			}
+		}
+	}
+	return total
+}
 
 // Server returns the member's server (for tests and the HTTP API).
 func (d *Daemon) Server() *server.Server { return d.srv }

@@ -100,13 +100,15 @@ type Node struct {
 	term  atomic.Uint64
 	state atomic.Int32
 
+	snapWG sync.WaitGroup // snapshot sends in flight
+
 	walMu sync.Mutex // protects wal (the run goroutine and CreateSnapshot)
 	wal   *wal.WAL
 }
 
 type snapRequest struct {
 	meta snap.Meta
-	data []byte
+	size int64
 	errc chan error
 }
 
@@ -194,7 +196,7 @@ func Start(cfg Config) (*Node, *Restored, error) {
 				w.Close()
 				return nil, nil, fmt.Errorf("snapshot files end at index %d but the wal continues from a snapshot at index %d: the newer snapshot file is missing or corrupt", snapIndex, st.Snapshot.Index)
 			}
-			if err := n.storage.ApplySnapshot(snapshot); err != nil {
+			if err := n.storage.ApplySnapshot(withoutData(snapshot)); err != nil {
 				w.Close()
 				return nil, nil, fmt.Errorf("load snapshot into raft log: %w", err)
 			}
@@ -272,7 +274,7 @@ func (n *Node) run() {
 			}
 			n.node.Advance()
 		case req := <-n.snapc:
-			err := n.saveSnapshot(req.meta, req.data)
+			err := n.saveSnapshot(req.meta, req.size)
 			req.errc <- err
 			if err != nil {
 				n.fail(err)
@@ -312,7 +314,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	// votes are never ahead of its disk.
 	sentEarly := false
 	if n.IsLeader() && len(rd.Messages) > 0 {
-		n.cfg.Transport.Send(rd.Messages)
+		n.send(rd.Messages)
 		sentEarly = true
 	}
 
@@ -342,7 +344,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		}
 	}
 	if snapshot != nil {
-		if err := n.storage.ApplySnapshot(snapshot); err != nil {
+		if err := n.storage.ApplySnapshot(withoutData(snapshot)); err != nil {
 			return fmt.Errorf("apply snapshot to raft log: %w", err)
 		}
 		n.log.Info("installed snapshot from leader", "index", snapshot.GetMetadata().GetIndex(), "bytes", len(snapshot.GetData()))
@@ -360,7 +362,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 
 	// 2. Send.
 	if !sentEarly && len(rd.Messages) > 0 {
-		n.cfg.Transport.Send(rd.Messages)
+		n.send(rd.Messages)
 	}
 
 	// 3. Hand committed work to the applier.
@@ -390,31 +392,32 @@ func (n *Node) saveSnapshotFile(meta snap.Meta, data []byte) error {
 	return nil
 }
 
-// saveSnapshot runs on the raft goroutine: it records a snapshot the applier
-// made, then compacts the in-memory log and releases old files.
-func (n *Node) saveSnapshot(meta snap.Meta, data []byte) error {
-	s, err := n.storage.CreateSnapshot(meta.Index, meta.ConfState, data)
-	if errors.Is(err, raft.ErrSnapOutOfDate) {
-		return nil
+// saveSnapshot runs on the raft goroutine once the snapshot file is
+// durable: it marks the snapshot in the WAL, makes it the snapshot raft
+// sends to slow followers (the data stays in the file; see sendSnapshot),
+// compacts the in-memory log and releases old files.
+func (n *Node) saveSnapshot(meta snap.Meta, size int64) error {
+	if _, err := n.storage.CreateSnapshot(meta.Index, meta.ConfState, nil); errors.Is(err, raft.ErrSnapOutOfDate) {
+		return nil // a newer snapshot (from the leader) is already installed
+	} else if err != nil {
+		return err
 	}
+	n.walMu.Lock()
+	err := n.wal.SaveSnapshot(wal.Marker{Index: meta.Index, Term: meta.Term})
+	n.walMu.Unlock()
 	if err != nil {
-		return err
+		return fmt.Errorf("mark snapshot in wal: %w", err)
 	}
-	meta.Term = s.GetMetadata().GetTerm()
-	if err := n.saveSnapshotFile(meta, data); err != nil {
-		return err
-	}
+	n.snapSize.Store(size)
+	release := uint64(0)
 	if meta.Index > n.cfg.CatchUpEntries {
-		if err := n.storage.Compact(meta.Index - n.cfg.CatchUpEntries); err != nil && !errors.Is(err, raft.ErrCompacted) {
+		release = meta.Index - n.cfg.CatchUpEntries
+		if err := n.storage.Compact(release); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			return err
 		}
 	}
 	if err := n.snapper.Purge(n.cfg.KeepSnapshots); err != nil {
 		n.log.Warn("purge old snapshots", "err", err)
-	}
-	release := uint64(0)
-	if meta.Index > n.cfg.CatchUpEntries {
-		release = meta.Index - n.cfg.CatchUpEntries
 	}
 	n.walMu.Lock()
 	err = n.wal.ReleaseTo(release, 1)
@@ -422,16 +425,16 @@ func (n *Node) saveSnapshot(meta snap.Meta, data []byte) error {
 	if err != nil {
 		n.log.Warn("release old wal segments", "err", err)
 	}
-	n.log.Info("saved snapshot", "index", meta.Index, "term", meta.Term, "bytes", len(data))
+	n.log.Info("saved snapshot", "index", meta.Index, "term", meta.Term, "bytes", size)
 	return nil
 }
 
 // CreateSnapshot records a snapshot of the applied state at index. The
-// applier calls it from a background goroutine after serializing its state:
-// the snapshot file is written and fsynced here, off the raft loop, so a
-// large snapshot never delays replication; the raft loop then does the
-// cheap bookkeeping. Calls must not overlap.
-func (n *Node) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.ConfState, data []byte) error {
+// applier calls it from a background goroutine; write streams the state
+// into the snapshot file, which is written and fsynced here, off the raft
+// loop, so a large snapshot never delays replication. The raft loop then
+// does the cheap bookkeeping. Calls must not overlap.
+func (n *Node) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.ConfState, write func(io.Writer) error) error {
 	term, err := n.storage.Term(index)
 	if errors.Is(err, raft.ErrCompacted) || errors.Is(err, raft.ErrUnavailable) {
 		return nil // the log moved past index (a snapshot from the leader); nothing to record
@@ -439,13 +442,16 @@ func (n *Node) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.Conf
 		return err
 	}
 	meta := snap.Meta{Index: index, Term: term, ConfState: cloneConfState(cs)}
+	var size int64
 	if err := n.snapper.Save(meta, func(w io.Writer) error {
-		_, err := w.Write(data)
+		cw := &countingWriter{w: w}
+		err := write(cw)
+		size = cw.n
 		return err
 	}); err != nil {
 		return fmt.Errorf("save snapshot: %w", err)
 	}
-	req := snapRequest{meta: meta, data: data, errc: make(chan error, 1)}
+	req := snapRequest{meta: meta, size: size, errc: make(chan error, 1)}
 	select {
 	case n.snapc <- req:
 	case <-n.donec:
@@ -459,6 +465,70 @@ func (n *Node) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.Conf
 	case <-n.donec:
 		return ErrStopped
 	}
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// sendSnapshot fills a MsgSnap with the snapshot file's data and hands it to
+// the transport. It runs in its own goroutine: reading a large file must not
+// hold up the raft loop. When the file for that exact index is gone (a newer
+// snapshot replaced it), raft is told the send failed and will retry.
+func (n *Node) sendSnapshot(m *raftpb.Message) {
+	index := m.GetSnapshot().GetMetadata().GetIndex()
+	meta, rc, err := n.snapper.LoadNewestAvailable(index)
+	if err == nil && meta.Index != index {
+		rc.Close()
+		err = fmt.Errorf("snapshot file at index %d not found (newest at or below is %d)", index, meta.Index)
+	}
+	if err != nil {
+		n.log.Warn("cannot send snapshot", "to", fmt.Sprintf("%x", m.GetTo()), "index", index, "err", err)
+		n.ReportSnapshot(m.GetTo(), true)
+		return
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		n.log.Warn("cannot read snapshot to send", "index", index, "err", err)
+		n.ReportSnapshot(m.GetTo(), true)
+		return
+	}
+	m.Snapshot.Data = data
+	n.log.Info("sending snapshot", "to", fmt.Sprintf("%x", m.GetTo()), "index", index, "bytes", len(data))
+	n.cfg.Transport.Send([]*raftpb.Message{m})
+}
+
+// send hands messages to the transport; snapshots go through sendSnapshot.
+func (n *Node) send(msgs []*raftpb.Message) {
+	plain := msgs[:0:0]
+	for _, m := range msgs {
+		if m.GetType() == raftpb.MsgSnap {
+			n.snapWG.Add(1)
+			go func() {
+				defer n.snapWG.Done()
+				n.sendSnapshot(m)
+			}()
+			continue
+		}
+		plain = append(plain, m)
+	}
+	if len(plain) > 0 {
+		n.cfg.Transport.Send(plain)
+	}
+}
+
+// withoutData returns the snapshot's metadata only: raft's in-memory log
+// keeps no copy of the state (it is in the snapshot file).
+func withoutData(s *raftpb.Snapshot) *raftpb.Snapshot {
+	return &raftpb.Snapshot{Metadata: s.GetMetadata()}
 }
 
 // fail records a fatal error; the run goroutine returns right after.
@@ -477,6 +547,7 @@ func (n *Node) fail(err error) {
 func (n *Node) Stop() {
 	n.stopOnce.Do(func() { close(n.stopc) })
 	<-n.donec
+	n.snapWG.Wait()
 	n.walMu.Lock()
 	defer n.walMu.Unlock()
 	if n.wal != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -190,14 +191,10 @@ func (s *Server) maybeSnapshot() {
 		defer s.wg.Done()
 		defer s.snapping.Store(false)
 		start := time.Now()
-		data, err := encodeState(clone, members)
-		if err != nil {
-			s.fail(fmt.Errorf("serialize snapshot: %w", err))
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		if err := s.node.CreateSnapshot(ctx, applied, cs, data); err != nil {
+		write := func(w io.Writer) error { return encodeState(w, clone, members) }
+		if err := s.node.CreateSnapshot(ctx, applied, cs, write); err != nil {
 			if !errors.Is(err, raftnode.ErrStopped) {
 				// A snapshot that cannot be written means the disk is failing:
 				// stop, as for a WAL write error, rather than carry on.

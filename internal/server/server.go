@@ -25,6 +25,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -55,7 +56,9 @@ type RaftNode interface {
 	ReadStates() <-chan raftnode.ReadState
 	Apply() <-chan raftnode.Apply
 	ApplyConfChange(cc raftpb.ConfChangeI) *raftpb.ConfState
-	CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.ConfState, data []byte) error
+	// CreateSnapshot saves a snapshot of the state at index; write streams
+	// the state into the snapshot file.
+	CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.ConfState, write func(io.Writer) error) error
 	Leader() uint64
 	Term() uint64
 	IsLeader() bool

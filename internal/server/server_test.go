@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"fmt"
 	"sync"
 	"testing"
@@ -57,7 +59,14 @@ func (f *fakeNode) Apply() <-chan raftnode.Apply          { return f.applyc }
 func (f *fakeNode) ApplyConfChange(cc raftpb.ConfChangeI) *raftpb.ConfState {
 	return &raftpb.ConfState{Voters: []uint64{1}}
 }
-func (f *fakeNode) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.ConfState, data []byte) error {
+func (f *fakeNode) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.ConfState, write func(io.Writer) error) error {
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return err
+	}
+	if _, _, err := decodeState(buf.Bytes()); err != nil {
+		return err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.snaps = append(f.snaps, index)

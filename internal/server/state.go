@@ -22,17 +22,19 @@ var stateMagic = []byte("CAIRNST1")
 
 var errBadState = errors.New("server: not a cairn state snapshot (bad magic or version)")
 
-func encodeState(store *mvcc.Store, members []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Write(stateMagic)
-	var n [4]byte
-	binary.BigEndian.PutUint32(n[:], uint32(len(members)))
-	buf.Write(n[:])
-	buf.Write(members)
-	if _, err := store.WriteTo(&buf); err != nil {
-		return nil, err
+// encodeState streams the state to w (a snapshot file, through a buffer).
+func encodeState(w io.Writer, store *mvcc.Store, members []byte) error {
+	var hdr [12]byte
+	copy(hdr[:], stateMagic)
+	binary.BigEndian.PutUint32(hdr[8:], uint32(len(members)))
+	if _, err := w.Write(hdr[:]); err != nil {
+		return err
 	}
-	return buf.Bytes(), nil
+	if _, err := w.Write(members); err != nil {
+		return err
+	}
+	_, err := store.WriteTo(w)
+	return err
 }
 
 func decodeState(data []byte) (*mvcc.Store, *membership, error) {
