@@ -29,6 +29,7 @@ func serveMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "cairn serve: %v\n", err)
 		return exitUsage
 	}
+	cfg.Failpoints = os.Getenv("CAIRN_FAILPOINTS")
 	logger := slog.New(cfg.LogHandler(stderr))
 	d, err := daemon.Start(cfg, logger, vfs.OS())
 	if err != nil {

@@ -54,6 +54,7 @@ type Config struct {
 	LogFormat                string               // --log-format: text or json; default text
 	ConfigFile               string               // --config-file: YAML file read by ParseConfig; default none
 	EnablePprof              bool                 // --enable-pprof: serve /debug/pprof on the client URLs; default false
+	Failpoints               string               // not a flag: CAIRN_FAILPOINTS, honoured only by binaries built with -tags failpoints
 }
 
 // Defaults.

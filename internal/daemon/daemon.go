@@ -33,6 +33,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/cairn-db/cairn/internal/api/grpcapi"
+	"github.com/cairn-db/cairn/internal/failpoint"
 	"github.com/cairn-db/cairn/internal/raftnode"
 	"github.com/cairn-db/cairn/internal/server"
 	"github.com/cairn-db/cairn/internal/storage/vfs"
@@ -57,6 +58,7 @@ type Daemon struct {
 	wg        sync.WaitGroup
 	stopc     chan struct{}
 	peers     map[uint64]bool // only the applier, through updatePeers
+	faults    *faults         // nil unless built with -tags failpoints
 
 	// ClientAddrs are the bound client listener addresses (for tests using port 0).
 	ClientAddrs []string
@@ -89,6 +91,14 @@ func Start(cfg Config, logger *slog.Logger, fs vfs.FS) (*Daemon, error) {
 
 func (d *Daemon) start() error {
 	cfg, fs := d.cfg, d.fs
+	if failpoint.Enabled {
+		f, efs, err := newFaults(cfg.Failpoints, fs)
+		if err != nil {
+			return err
+		}
+		d.faults, d.fs, fs = f, efs, efs
+		d.log.Warn("this binary injects faults (built with -tags failpoints)", "failpoints", f.set.String())
+	}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
 	// 1. Listeners first: an occupied port is the most common start failure.
@@ -128,7 +138,8 @@ func (d *Daemon) start() error {
 
 	// 3. Transport, raft node, server.
 	rr := &lazyRaft{}
-	d.tr, err = transport.New(transport.Config{ID: id.MemberID, ClusterID: id.ClusterID, Raft: rr, Logger: d.log.With("component", "transport"), Registerer: d.reg})
+	d.tr, err = transport.New(transport.Config{ID: id.MemberID, ClusterID: id.ClusterID, Raft: rr, Logger: d.log.With("component", "transport"), Registerer: d.reg,
+		OnStreamLost: rr.PeerLost})
 	if err != nil {
 		return err
 	}
@@ -143,19 +154,20 @@ func (d *Daemon) start() error {
 	electionTicks := int(cfg.ElectionTimeout / cfg.HeartbeatInterval)
 	metadata, _ := json.Marshal(id)
 	node, restored, err := raftnode.Start(raftnode.Config{
-		ID:             id.MemberID,
-		Peers:          peers,
-		Metadata:       metadata,
-		FS:             fs,
-		WALDir:         filepath.Join(memberDir, "wal"),
-		SnapDir:        filepath.Join(memberDir, "snap"),
-		ElectionTicks:  electionTicks,
-		HeartbeatTicks: 1,
-		Ticks:          ticker.C,
-		CatchUpEntries: cfg.SnapshotCatchUpEntries,
-		Transport:      d.tr,
-		Logger:         d.log.With("component", "raft"),
-		Metrics:        raftnode.NewMetrics(d.reg),
+		ID:              id.MemberID,
+		Peers:           peers,
+		Metadata:        metadata,
+		FS:              fs,
+		WALDir:          filepath.Join(memberDir, "wal"),
+		SnapDir:         filepath.Join(memberDir, "snap"),
+		ElectionTicks:   electionTicks,
+		HeartbeatTicks:  1,
+		Ticks:           ticker.C,
+		CatchUpEntries:  cfg.SnapshotCatchUpEntries,
+		Transport:       d.raftTransport(),
+		Logger:          d.log.With("component", "raft"),
+		Metrics:         raftnode.NewMetrics(d.reg),
+		MutantSkipFsync: d.mutant(func(f *faults) bool { return f.skipFsync() }),
 	})
 	if err != nil {
 		return fmt.Errorf("cannot start raft from data dir %s: %w", cfg.DataDir, err)
@@ -185,8 +197,9 @@ func (d *Daemon) start() error {
 		OnMembersChanged: func(ms []server.Member) {
 			d.updatePeers(id.MemberID, ms)
 		},
-		Logger:     d.log.With("component", "server"),
-		Registerer: d.reg,
+		Logger:           d.log.With("component", "server"),
+		Registerer:       d.reg,
+		MutantStaleReads: d.mutant(func(f *faults) bool { return f.staleReads() }),
 	})
 	if err != nil {
 		return fmt.Errorf("cannot restore state from data dir %s: %w", cfg.DataDir, err)
@@ -247,6 +260,20 @@ func (d *Daemon) start() error {
 	d.log.Info("cairn member started", "name", id.Name, "cluster", fmt.Sprintf("%x", id.ClusterID),
 		"client-urls", d.ClientAddrs, "peer-urls", d.PeerAddrs, "data-dir", cfg.DataDir, "new", isNew)
 	return nil
+}
+
+func (d *Daemon) raftTransport() raftnode.Transport {
+	if d.faults != nil {
+		return faultyTransport{f: d.faults, inner: d.tr}
+	}
+	return d.tr
+}
+
+func (d *Daemon) mutant(on func(*faults) bool) func() bool {
+	if d.faults == nil {
+		return nil
+	}
+	return func() bool { return on(d.faults) }
 }
 
 // Err returns a channel that yields a fatal error (from raft or apply).
@@ -429,6 +456,12 @@ func (l *lazyRaft) Process(ctx context.Context, m *raftpb.Message) error {
 func (l *lazyRaft) ReportUnreachable(id uint64) {
 	if n := l.get(); n != nil {
 		n.ReportUnreachable(id)
+	}
+}
+
+func (l *lazyRaft) PeerLost(id uint64) {
+	if n := l.get(); n != nil {
+		go n.PeerLost(id) // never block the transport's handler
 	}
 }
 

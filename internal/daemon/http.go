@@ -37,6 +37,10 @@ func (d *Daemon) httpMux() *http.ServeMux {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
+	if d.faults != nil {
+		mux.Handle("/debug/failpoints", d.faults.handler())
+		mux.Handle("/debug/failpoints/", d.faults.handler())
+	}
 	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) {
 		writeHealth(w, true, "")
 	})

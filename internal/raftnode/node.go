@@ -58,6 +58,11 @@ type Config struct {
 	Transport Transport
 	Logger    *slog.Logger
 	Metrics   *Metrics
+
+	// MutantSkipFsync, when it returns true, makes the WAL acknowledge
+	// without fsync. It exists only so the robustness suite can prove it
+	// catches that bug (failpoint mutant-no-fsync); nil in production.
+	MutantSkipFsync func() bool
 }
 
 // Restored is the durable state found on start.
@@ -95,6 +100,7 @@ type Node struct {
 	stopOnce   sync.Once
 
 	snapSize atomic.Int64
+	lostTerm atomic.Uint64 // term in which PeerLost last acted
 
 	lead  atomic.Uint64
 	term  atomic.Uint64
@@ -330,7 +336,8 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.HardState != nil || len(rd.Entries) > 0 {
 		start := time.Now()
 		n.walMu.Lock()
-		err := n.wal.Save(rd.HardState, rd.Entries, rd.MustSync)
+		mustSync := rd.MustSync && (n.cfg.MutantSkipFsync == nil || !n.cfg.MutantSkipFsync())
+		err := n.wal.Save(rd.HardState, rd.Entries, mustSync)
 		n.walMu.Unlock()
 		if err != nil {
 			return fmt.Errorf("write wal: %w", err)
@@ -639,3 +646,24 @@ func (n *Node) CommittedIndex() uint64 { return n.node.Status().GetCommit() }
 // LastSnapshotSize returns the size in bytes of the newest snapshot saved
 // or installed (0 before the first).
 func (n *Node) LastSnapshotSize() int64 { return n.snapSize.Load() }
+
+// PeerLost is called when a peer's connection broke abruptly (the transport
+// saw its stream die). If that peer is our leader, waiting out a whole
+// randomized election timeout (up to twice --election-timeout) only delays
+// recovery: the member forgets the leader and starts a pre-vote at once.
+// Pre-vote keeps this safe: if the other members still hear from the
+// leader, they refuse, and nothing changes.
+func (n *Node) PeerLost(id uint64) {
+	if id == 0 || id != n.Leader() || n.IsLeader() {
+		return
+	}
+	term := n.Term()
+	if n.lostTerm.Swap(term) == term {
+		return // already acted in this term
+	}
+	n.log.Info("leader connection lost; starting an election early", "leader", fmt.Sprintf("%x", id), "term", term)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = n.node.ForgetLeader(ctx)
+	_ = n.node.Campaign(ctx)
+}

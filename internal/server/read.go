@@ -24,6 +24,9 @@ func (n *notifier) notify(err error) {
 // linearizableReadNotify returns once the local state reflects every write
 // committed before the call: it joins the next ReadIndex round.
 func (s *Server) linearizableReadNotify(ctx context.Context) error {
+	if s.cfg.MutantStaleReads != nil && s.cfg.MutantStaleReads() {
+		return nil
+	}
 	s.readMu.Lock()
 	nc := s.readNotif
 	s.readMu.Unlock()

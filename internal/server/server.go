@@ -88,6 +88,11 @@ type Config struct {
 
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+
+	// MutantStaleReads, when it returns true, serves linearizable reads from
+	// local state without ReadIndex. It exists only so the robustness suite
+	// can prove it catches stale reads (failpoint mutant-stale-read).
+	MutantStaleReads func() bool
 }
 
 // Server serves the KV, Maintenance and Cluster operations of one member.

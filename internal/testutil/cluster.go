@@ -157,13 +157,18 @@ func (c *Cluster) StopMember(i int) {
 	}
 }
 
-// Crash stops member i and drops everything it did not fsync (in-memory
-// file systems only).
+// Crash simulates a power loss of member i: everything it did not fsync is
+// dropped first (its open files fail from then on), then the member is
+// stopped, so a graceful close cannot sync anything late. In-memory file
+// systems only.
 func (c *Cluster) Crash(i int) {
-	c.StopMember(i)
-	if mfs, ok := c.Members[i].FS.(*vfs.MemFS); ok {
-		mfs.Crash()
+	c.t.Helper()
+	mfs, ok := c.Members[i].FS.(*vfs.MemFS)
+	if !ok {
+		c.t.Fatalf("Crash needs an in-memory file system")
 	}
+	mfs.Crash()
+	c.StopMember(i)
 }
 
 // Stop stops every member.

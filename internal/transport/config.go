@@ -53,6 +53,11 @@ type Config struct {
 	// Registerer, if non-nil, receives the transport's Prometheus
 	// collectors (cairn_transport_*).
 	Registerer prometheus.Registerer
+	// OnStreamLost, if non-nil, is called (from a handler goroutine) when a
+	// peer's incoming message stream breaks without a clean end, which is
+	// what a crashed or killed peer looks like. The raft node uses it to
+	// stop waiting out a full election timeout for a leader that is gone.
+	OnStreamLost func(from uint64)
 }
 
 // Sentinel errors.

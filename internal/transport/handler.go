@@ -103,6 +103,7 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if err != nil {
+				t.streamLost(from)
 				t.streamError(w, ctx, from, err)
 				return
 			}
@@ -122,6 +123,14 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 			received.Inc()
 		}
 	})
+}
+
+// streamLost reports a broken incoming stream, unless we are stopping.
+func (t *Transport) streamLost(from uint64) {
+	if t.onStreamLost == nil || t.ctx.Err() != nil {
+		return
+	}
+	t.onStreamLost(from)
 }
 
 func (t *Transport) streamError(w http.ResponseWriter, ctx context.Context, from uint64, err error) {

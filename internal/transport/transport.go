@@ -26,6 +26,7 @@ type Transport struct {
 	cancel        context.CancelFunc
 	handler       http.Handler
 	stopOnce      sync.Once
+	onStreamLost  func(from uint64)
 
 	// perBatchPOST selects one POST per batch instead of a long-lived stream;
 	// kept only so the benchmark can compare both (see doc.go). Tests set it
@@ -62,17 +63,18 @@ func New(cfg Config) (*Transport, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Transport{
-		id:        cfg.ID,
-		clusterID: cfg.ClusterID,
-		raft:      cfg.Raft,
-		log:       cfg.Logger.With("member", idString(cfg.ID)),
-		queueSize: cfg.QueueSize,
-		met:       met,
-		httpTr:    httpTr,
-		client:    &http.Client{Transport: httpTr},
-		ctx:       ctx,
-		cancel:    cancel,
-		peers:     make(map[uint64]*peer),
+		id:           cfg.ID,
+		clusterID:    cfg.ClusterID,
+		raft:         cfg.Raft,
+		onStreamLost: cfg.OnStreamLost,
+		log:          cfg.Logger.With("member", idString(cfg.ID)),
+		queueSize:    cfg.QueueSize,
+		met:          met,
+		httpTr:       httpTr,
+		client:       &http.Client{Transport: httpTr},
+		ctx:          ctx,
+		cancel:       cancel,
+		peers:        make(map[uint64]*peer),
 	}
 	t.handler = t.newHandler()
 	return t, nil

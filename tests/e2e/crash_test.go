@@ -73,46 +73,46 @@ func assertPresent(t *testing.T, cli *clientv3.Client, prefix string, acked []st
 
 func TestKill9AllMembersLosesNoAcknowledgedWrite(t *testing.T) {
 	pc := startProcCluster(t, 3)
-	cli := pc.client()
+	cli := pc.Client()
 	stop := make(chan struct{})
 	var acked []string
 	done := make(chan struct{})
 	go func() { acked = writeUnique(cli, "set", 8, stop); close(done) }()
 	time.Sleep(1500 * time.Millisecond) // let writes flow; the check does not depend on this
-	for _, p := range pc.procs {
-		p.kill()
+	for _, p := range pc.Procs {
+		p.Kill()
 	}
 	close(stop)
 	<-done
 	if len(acked) == 0 {
 		t.Fatal("no write was acknowledged before the kill")
 	}
-	for _, p := range pc.procs {
-		p.start()
+	for _, p := range pc.Procs {
+		p.Start()
 	}
-	pc.waitReady(pc.procs...)
-	assertPresent(t, pc.client(), "set", acked)
+	pc.WaitReady(pc.Procs...)
+	assertPresent(t, pc.Client(), "set", acked)
 }
 
 func TestKillLeaderWritesContinueAndMemberCatchesUp(t *testing.T) {
 	pc := startProcCluster(t, 3)
-	cli := pc.client()
-	lead := pc.leader()
+	cli := pc.Client()
+	lead := pc.Leader()
 	stop := make(chan struct{})
 	var acked []string
 	done := make(chan struct{})
 	go func() { acked = writeUnique(cli, "lk", 4, stop); close(done) }()
 	time.Sleep(500 * time.Millisecond)
 	killedAt := time.Now()
-	lead.kill()
+	lead.Kill()
 	// Writes must succeed again through the surviving members.
 	var others []*proc
-	for _, p := range pc.procs {
+	for _, p := range pc.Procs {
 		if p != lead {
 			others = append(others, p)
 		}
 	}
-	ocli := pc.client(others...)
+	ocli := pc.Client(others...)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -128,10 +128,10 @@ func TestKillLeaderWritesContinueAndMemberCatchesUp(t *testing.T) {
 	t.Logf("first write after leader kill succeeded after %v", time.Since(killedAt))
 	close(stop)
 	<-done
-	lead.start()
-	pc.waitReady(lead)
-	assertPresent(t, pc.client(lead), "lk", acked)
-	resp, err := pc.client(lead).Get(context.Background(), "after-kill")
+	lead.Start()
+	pc.WaitReady(lead)
+	assertPresent(t, pc.Client(lead), "lk", acked)
+	resp, err := pc.Client(lead).Get(context.Background(), "after-kill")
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("restarted member misses the write made while it was down: %v %v", resp, err)
 	}
@@ -142,7 +142,7 @@ func checkHashesEqual(t *testing.T, pc *procCluster) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	cli := pc.client()
+	cli := pc.Client()
 	// A write through consensus, then a linearizable read on every member,
 	// puts all members at the same revision before hashing.
 	put, err := cli.Put(ctx, "hash-barrier", "x")
@@ -150,12 +150,12 @@ func checkHashesEqual(t *testing.T, pc *procCluster) {
 		t.Fatal(err)
 	}
 	rev := put.Header.Revision
-	for _, p := range pc.procs {
-		if _, err := pc.client(p).Get(ctx, "hash-barrier"); err != nil {
+	for _, p := range pc.Procs {
+		if _, err := pc.Client(p).Get(ctx, "hash-barrier"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	hashes := pc.hashKVs(rev)
+	hashes := pc.HashKVs(rev)
 	var first uint32
 	i := 0
 	for name, h := range hashes {
@@ -171,24 +171,24 @@ func checkHashesEqual(t *testing.T, pc *procCluster) {
 
 func TestLaggingMemberCatchesUpBySnapshot(t *testing.T) {
 	pc := startProcCluster(t, 3, "--snapshot-count", "200", "--snapshot-catchup-entries", "20")
-	lead := pc.leader()
+	lead := pc.Leader()
 	var follower *proc
-	for _, p := range pc.procs {
+	for _, p := range pc.Procs {
 		if p != lead {
 			follower = p
 			break
 		}
 	}
-	follower.kill()
-	cli := pc.client(lead)
+	follower.Kill()
+	cli := pc.Client(lead)
 	for i := 0; i < 1000; i++ {
 		if _, err := cli.Put(context.Background(), fmt.Sprintf("snap/%04d", i), strings.Repeat("v", 100)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	follower.start()
-	pc.waitReady(follower)
-	fcli := pc.client(follower)
+	follower.Start()
+	pc.WaitReady(follower)
+	fcli := pc.Client(follower)
 	resp, err := fcli.Get(context.Background(), "snap/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestLaggingMemberCatchesUpBySnapshot(t *testing.T) {
 	if resp.Count != 1000 {
 		t.Fatalf("follower has %d of 1000 keys", resp.Count)
 	}
-	if !strings.Contains(follower.output(), "installed snapshot from leader") {
+	if !strings.Contains(follower.Output(), "installed snapshot from leader") {
 		t.Fatalf("follower caught up without a snapshot; the test did not exercise snapshot catch-up")
 	}
 	checkHashesEqual(t, pc)
@@ -225,15 +225,15 @@ func dataEnd(b []byte) int {
 
 func TestTornWALTailIsRepaired(t *testing.T) {
 	pc := startProcCluster(t, 1)
-	p := pc.procs[0]
-	cli := pc.client()
+	p := pc.Procs[0]
+	cli := pc.Client()
 	for i := 0; i < 50; i++ {
 		if _, err := cli.Put(context.Background(), fmt.Sprintf("torn/%02d", i), "v"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	p.kill()
-	seg := lastSegment(t, p.dataDir)
+	p.Kill()
+	seg := lastSegment(t, p.DataDir)
 	b, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)
@@ -249,31 +249,31 @@ func TestTornWALTailIsRepaired(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	p.start()
-	pc.waitReady(p)
-	resp, err := pc.client().Get(context.Background(), "torn/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	p.Start()
+	pc.WaitReady(p)
+	resp, err := pc.Client().Get(context.Background(), "torn/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.Count != 50 {
 		t.Fatalf("after torn-tail repair %d of 50 keys remain", resp.Count)
 	}
-	if _, err := pc.client().Put(context.Background(), "after-repair", "x"); err != nil {
+	if _, err := pc.Client().Put(context.Background(), "after-repair", "x"); err != nil {
 		t.Fatalf("write after repair: %v", err)
 	}
 }
 
 func TestMidLogCorruptionIsReported(t *testing.T) {
 	pc := startProcCluster(t, 1)
-	p := pc.procs[0]
-	cli := pc.client()
+	p := pc.Procs[0]
+	cli := pc.Client()
 	for i := 0; i < 50; i++ {
 		if _, err := cli.Put(context.Background(), fmt.Sprintf("bad/%02d", i), strings.Repeat("x", 64)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	p.kill()
-	seg := lastSegment(t, p.dataDir)
+	p.Kill()
+	seg := lastSegment(t, p.DataDir)
 	b, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)
@@ -284,22 +284,15 @@ func TestMidLogCorruptionIsReported(t *testing.T) {
 	if err := os.WriteFile(seg, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p.start()
-	p.mu.Lock()
-	waitc := p.waitc
-	p.mu.Unlock()
-	select {
-	case err := <-waitc:
-		if err == nil {
-			t.Fatal("cairn exited 0 on a corrupt WAL")
-		}
-	case <-time.After(20 * time.Second):
+	p.Start()
+	err, exited := p.WaitExit(20 * time.Second)
+	if !exited {
 		t.Fatal("cairn kept running on a WAL corrupt in the middle")
 	}
-	p.mu.Lock()
-	p.cmd = nil
-	p.mu.Unlock()
-	out := p.output()
+	if err == nil {
+		t.Fatal("cairn exited 0 on a corrupt WAL")
+	}
+	out := p.Output()
 	if !strings.Contains(out, filepath.Base(seg)) || !strings.Contains(out, "offset") {
 		t.Fatalf("the error does not name the file and offset:\n%s", out)
 	}
@@ -308,15 +301,15 @@ func TestMidLogCorruptionIsReported(t *testing.T) {
 
 func TestSIGTERMExitsZero(t *testing.T) {
 	pc := startProcCluster(t, 1)
-	if _, err := pc.client().Put(context.Background(), "k", "v"); err != nil {
+	if _, err := pc.Client().Put(context.Background(), "k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	if err := pc.procs[0].term(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v\n%s", err, pc.procs[0].output())
+	if err := pc.Procs[0].Term(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, pc.Procs[0].Output())
 	}
-	pc.procs[0].start()
-	pc.waitReady(pc.procs[0])
-	resp, err := pc.client().Get(context.Background(), "k")
+	pc.Procs[0].Start()
+	pc.WaitReady(pc.Procs[0])
+	resp, err := pc.Client().Get(context.Background(), "k")
 	if err != nil || len(resp.Kvs) != 1 {
 		t.Fatalf("value lost across graceful restart: %v %v", resp, err)
 	}

@@ -53,7 +53,7 @@ func TestEtcdctlGetsEtcdsAnswers(t *testing.T) {
 	bin := filepath.Join(dir, "bin", "etcdctl")
 	etcd := ctl{t, bin, testutil.StartEtcd(t)}
 	pc := startProcCluster(t, 3)
-	cairn := ctl{t, bin, strings.Join(pc.endpoints(), ",")}
+	cairn := ctl{t, bin, strings.Join(pc.Endpoints(), ",")}
 
 	txn := "value(\"t\") = \"1\"\n\nput t 2\nget t\n\nget t\n\n"
 	steps := []struct {

@@ -82,9 +82,9 @@ func TestStartupErrorsAreOneClearSentence(t *testing.T) {
 
 func TestDataDirOfAnotherMemberIsRefused(t *testing.T) {
 	pc := startProcCluster(t, 1)
-	p := pc.procs[0]
-	p.kill()
-	code, out := runServe(t, namedFlags(t, "someone-else", p.dataDir)...)
+	p := pc.Procs[0]
+	p.Kill()
+	code, out := runServe(t, namedFlags(t, "someone-else", p.DataDir)...)
 	if code == 0 || !strings.Contains(out, "belongs to member") {
 		t.Fatalf("exit %d, output:\n%s", code, out)
 	}
