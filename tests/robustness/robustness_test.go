@@ -62,9 +62,19 @@ func seed(t *testing.T) uint64 {
 
 // env is one scenario's cluster and workload.
 type env struct {
-	t  *testing.T
-	pc *testutil.ProcCluster
-	w  *workload
+	t    *testing.T
+	pc   *testutil.ProcCluster
+	w    *workload
+	rnd  *rand.Rand
+	long bool // the long random schedule: fault durations vary
+}
+
+// faultDuration is 3 s in the CI run and, in the long run, random in [lo, hi].
+func (e *env) faultDuration(lo, hi time.Duration) time.Duration {
+	if !e.long {
+		return 3 * time.Second
+	}
+	return lo + time.Duration(e.rnd.Int64N(int64(hi-lo)+1))
 }
 
 // setFailpoint sets (value "") or clears a failpoint on a running member.
@@ -174,13 +184,13 @@ var scenarios = []scenario{
 	{name: "pause-leader", run: func(e *env) {
 		l := e.pc.Leader()
 		l.Pause()
-		pause(3 * time.Second)
+		pause(e.faultDuration(2*time.Second, 15*time.Second))
 		l.Resume()
 	}},
 	{name: "isolate-leader", run: func(e *env) {
 		l := e.pc.Leader()
 		partition(e.t, e.pc, []*testutil.Proc{l}, others(e.pc, l))
-		pause(3 * time.Second)
+		pause(e.faultDuration(time.Second, 10*time.Second))
 		heal(e.t, e.pc)
 	}},
 	{name: "isolate-follower", run: func(e *env) {
@@ -246,7 +256,7 @@ func runScenario(t *testing.T, sc scenario, sd uint64, wantViolation bool) {
 	if err := w.run(pc.Endpoints(), 8, 3); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, pc: pc, w: w}
+	e := &env{t: t, pc: pc, w: w, rnd: rand.New(rand.NewPCG(sd, 1)), long: os.Getenv("ROBUSTNESS_DURATION") != ""}
 	pause(time.Second)
 	sc.run(e)
 	pause(time.Second)
