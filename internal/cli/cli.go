@@ -113,7 +113,7 @@ type verb struct {
 
 // verbs lists the client verbs in help order.
 func verbs() []*verb {
-	return []*verb{getVerb(), putVerb(), delVerb(), txnVerb(), compactVerb(), statusVerb(), healthVerb(), memberListVerb()}
+	return []*verb{getVerb(), putVerb(), delVerb(), txnVerb(), watchVerb(), compactVerb(), statusVerb(), healthVerb(), memberListVerb()}
 }
 
 // Run runs the cairn command line: args are the arguments after the program

@@ -17,6 +17,7 @@
 //	put KEY [VALUE]       put.go      --lease (hex) --prev-kv --ignore-value --ignore-lease; VALUE from stdin when omitted
 //	del KEY [RANGE_END]   del.go      --prefix --from-key --prev-kv; prints the number deleted
 //	txn < TEXT            txn.go      the if/then/else language of txnparse.go (documented there and in `cairn txn --help`)
+//	watch KEY [RANGE_END] watch.go    --prefix --rev --prev-kv --count --progress-notify; one line (or JSON object) per event
 //	compact REV           compact.go  --physical
 //	status                status.go   Maintenance.Status of each endpoint (alias: endpoint status)
 //	health                health.go   a linearizable read on each endpoint (alias: endpoint health)

@@ -200,6 +200,12 @@ func (d *Daemon) start() error {
 		Logger:           d.log.With("component", "server"),
 		Registerer:       d.reg,
 		MutantStaleReads: d.mutant(func(f *faults) bool { return f.staleReads() }),
+		MutantDropWatchEvent: func() func() int {
+			if d.faults == nil {
+				return nil
+			}
+			return d.faults.dropWatchEvery
+		}(),
 	})
 	if err != nil {
 		return fmt.Errorf("cannot restore state from data dir %s: %w", cfg.DataDir, err)
@@ -219,7 +225,7 @@ func (d *Daemon) start() error {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
 	)
-	grpcapi.Register(d.grpc, grpcapi.Config{Server: d.srv, MaxTxnOps: cfg.MaxTxnOps,
+	grpcapi.Register(d.grpc, grpcapi.Config{Server: d.srv, MaxTxnOps: cfg.MaxTxnOps, ElectionTimeout: cfg.ElectionTimeout,
 		Raft: raftInfo{n: node, fs: fs, dirs: []string{filepath.Join(memberDir, "wal"), filepath.Join(memberDir, "snap")}}})
 	mux := d.httpMux()
 	for _, sl := range d.clientLns {
@@ -301,6 +307,11 @@ func (d *Daemon) Stop() {
 	}
 	close(d.stopc)
 	d.log.Info("stopping cairn member")
+	if d.srv != nil {
+		// Watch streams never end by themselves: end them, so the graceful
+		// stop below waits only for unary calls in flight.
+		d.srv.Watches().Stop()
+	}
 	if d.grpc != nil {
 		done := make(chan struct{})
 		go func() { d.grpc.GracefulStop(); close(done) }()
@@ -322,10 +333,10 @@ func (d *Daemon) closeAll() {
 	for _, ln := range d.peerLns {
 		ln.Close()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
+	// Peer streams and idle client connections are not work in flight:
+	// close them rather than wait for them.
 	for _, hs := range d.httpSrvs {
-		_ = hs.Shutdown(ctx)
+		_ = hs.Close()
 	}
 	if d.grpc != nil {
 		d.grpc.Stop()

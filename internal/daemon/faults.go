@@ -93,6 +93,12 @@ func (f *faults) apply(name, value string) {
 func (f *faults) staleReads() bool { return f.set.On("mutant-stale-read") }
 func (f *faults) skipFsync() bool  { return f.set.On("mutant-no-fsync") }
 
+func (f *faults) dropWatchEvery() int {
+	v, _ := f.set.Get("mutant-drop-watch-event")
+	n, _ := strconv.Atoi(v)
+	return n
+}
+
 // faultyTransport drops or delays outgoing raft messages as the failpoints say.
 type faultyTransport struct {
 	f     *faults

@@ -11,6 +11,7 @@
 //	disk-full=1          every write fails with ENOSPC (the member must stop)
 //	mutant-stale-read=1  serve linearizable reads locally, without ReadIndex
 //	mutant-no-fsync=1    acknowledge writes without fsyncing the WAL
+//	mutant-drop-watch-event=N  drop one event out of every N notified to watchers
 //
 // A Set is read once at start from CAIRN_FAILPOINTS ("name=value;name=value")
 // and changed at run time through /debug/failpoints on the client URLs.
@@ -53,7 +54,7 @@ func Parse(s string) (*Set, error) {
 	return set, nil
 }
 
-var known = []string{"peer-drop", "peer-drop-rate", "peer-delay", "fsync-delay", "fsync-error", "disk-full", "mutant-stale-read", "mutant-no-fsync"}
+var known = []string{"peer-drop", "peer-drop-rate", "peer-delay", "fsync-delay", "fsync-error", "disk-full", "mutant-stale-read", "mutant-no-fsync", "mutant-drop-watch-event"}
 
 // Known reports whether name is a failpoint this build understands.
 func Known(name string) bool {

@@ -64,6 +64,7 @@ func (s *Server) applyEntries(ents []*raftpb.Entry) error {
 	start := time.Now()
 	applied := s.applied.Applied()
 	var triggers []trigger
+	var events []mvcc.Event
 	membersChanged := false
 
 	s.mu.Lock()
@@ -84,7 +85,8 @@ func (s *Server) applyEntries(ents []*raftpb.Entry) error {
 				s.mu.Unlock()
 				return fmt.Errorf("%w: entry %d: %v", ErrCorruptCommitted, idx, err)
 			}
-			res, changed := s.applyCommandLocked(cmd)
+			res, evs, changed := s.applyCommandLocked(cmd)
+			events = append(events, evs...)
 			membersChanged = membersChanged || changed
 			if cmd.ID != 0 {
 				triggers = append(triggers, trigger{cmd.ID, res})
@@ -115,6 +117,12 @@ func (s *Server) applyEntries(ents []*raftpb.Entry) error {
 	s.mu.Unlock()
 
 	s.applied.SetApplied(last)
+	// Watchers first, then callers: a client that sees its write acknowledged
+	// and then reads its watch channel finds the event already queued.
+	if s.cfg.MutantDropWatchEvent != nil {
+		events = s.mutantDrop(events)
+	}
+	s.watches.Notify(rev, events)
 	for _, t := range triggers {
 		s.wait.Trigger(t.id, t.res)
 	}
@@ -125,11 +133,12 @@ func (s *Server) applyEntries(ents []*raftpb.Entry) error {
 	return nil
 }
 
-func (s *Server) applyCommandLocked(cmd *command.Command) (res applyResult, membersChanged bool) {
+func (s *Server) applyCommandLocked(cmd *command.Command) (res applyResult, events []mvcc.Event, membersChanged bool) {
 	switch cmd.Kind {
 	case command.KindTxn:
-		r, _, err := s.store.Txn(cmd.Txn, s.leaseExists)
+		r, evs, err := s.store.Txn(cmd.Txn, s.leaseExists)
 		res = applyResult{txn: r, err: err}
+		events = evs
 	case command.KindCompact:
 		res = applyResult{err: s.store.Compact(cmd.CompactRev)}
 	case command.KindMemberAttrs:
@@ -143,7 +152,7 @@ func (s *Server) applyCommandLocked(cmd *command.Command) (res applyResult, memb
 		panic(fmt.Sprintf("server: unknown command kind %d", cmd.Kind))
 	}
 	res.rev = s.store.Rev()
-	return res, membersChanged
+	return res, events, membersChanged
 }
 
 // leaseExists reports whether a lease exists. Leases are not implemented
@@ -226,6 +235,11 @@ func (s *Server) installSnapshot(snap *raftpb.Snapshot) error {
 	list := s.members.list()
 	s.mu.Unlock()
 	s.applied.SetApplied(md.GetIndex())
+	if s.watches != nil {
+		// Watchers are caught up from the new store's history (or told it
+		// was compacted), as etcd does on restore.
+		s.watches.Restored(store.Rev())
+	}
 	if s.cfg.OnMembersChanged != nil {
 		s.cfg.OnMembersChanged(list)
 	}
@@ -238,4 +252,20 @@ func cloneConfState(cs *raftpb.ConfState) *raftpb.ConfState {
 		return &raftpb.ConfState{}
 	}
 	return proto.Clone(cs).(*raftpb.ConfState)
+}
+
+// mutantDrop removes every n-th event (a deliberately broken server).
+func (s *Server) mutantDrop(evs []mvcc.Event) []mvcc.Event {
+	n := s.cfg.MutantDropWatchEvent()
+	if n <= 0 {
+		return evs
+	}
+	kept := evs[:0:0]
+	for _, e := range evs {
+		s.mutantSeen++
+		if s.mutantSeen%uint64(n) != 0 {
+			kept = append(kept, e)
+		}
+	}
+	return kept
 }

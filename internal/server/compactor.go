@@ -26,49 +26,61 @@ type AutoCompaction struct {
 // until ctx ends. A compaction is a proposal like any write, so every member
 // compacts at the same revision.
 func (s *Server) RunCompactor(ctx context.Context, ac AutoCompaction) {
-	type sample struct {
-		at  time.Time
-		rev int64
-	}
-	var samples []sample
-	var last int64
+	c := &compactor{s: s, ac: ac}
 	for {
-		var now time.Time
 		select {
-		case now = <-ac.Ticks:
+		case now := <-ac.Ticks:
+			c.step(ctx, now)
 		case <-ctx.Done():
 			return
 		}
-		rev := s.Rev()
-		var target int64
-		switch ac.Mode {
-		case "periodic":
-			samples = append(samples, sample{now, rev})
-			// The newest sample at least Period old is the compaction point.
-			cut := -1
-			for i, sm := range samples {
-				if now.Sub(sm.at) >= ac.Period {
-					cut = i
-				}
+	}
+}
+
+// compactor is the compaction schedule's state; step is one tick.
+type compactor struct {
+	s       *Server
+	ac      AutoCompaction
+	samples []sample
+	last    int64
+}
+
+type sample struct {
+	at  time.Time
+	rev int64
+}
+
+func (c *compactor) step(ctx context.Context, now time.Time) {
+	s, ac := c.s, c.ac
+	rev := s.Rev()
+	var target int64
+	switch ac.Mode {
+	case "periodic":
+		c.samples = append(c.samples, sample{now, rev})
+		// The newest sample at least Period old is the compaction point.
+		cut := -1
+		for i, sm := range c.samples {
+			if now.Sub(sm.at) >= ac.Period {
+				cut = i
 			}
-			if cut < 0 {
-				continue
-			}
-			target = samples[cut].rev
-			samples = samples[cut:]
-		case "revision":
-			target = rev - ac.Revisions
-		default:
+		}
+		if cut < 0 {
 			return
 		}
-		if !s.node.IsLeader() || target <= last || target <= 0 {
-			continue
-		}
-		if _, err := s.Compact(ctx, target); err != nil && !errors.Is(err, mvcc.ErrCompacted) {
-			s.log.Warn("auto compaction failed", "revision", target, "err", err)
-			continue
-		}
-		last = target
-		s.log.Info("auto compaction done", "revision", target, "mode", ac.Mode)
+		target = c.samples[cut].rev
+		c.samples = c.samples[cut:]
+	case "revision":
+		target = rev - ac.Revisions
+	default:
+		return
 	}
+	if !s.node.IsLeader() || target <= c.last || target <= 0 {
+		return
+	}
+	if _, err := s.Compact(ctx, target); err != nil && !errors.Is(err, mvcc.ErrCompacted) {
+		s.log.Warn("auto compaction failed", "revision", target, "err", err)
+		return
+	}
+	c.last = target
+	s.log.Info("auto compaction done", "revision", target, "mode", ac.Mode)
 }

@@ -36,6 +36,7 @@ import (
 
 	"github.com/cairn-db/cairn/internal/mvcc"
 	"github.com/cairn-db/cairn/internal/raftnode"
+	"github.com/cairn-db/cairn/internal/watch"
 )
 
 // Errors returned by the server. Their texts are etcd's, so the API edge
@@ -82,6 +83,10 @@ type Config struct {
 	// MaxRequestBytes bounds an encoded proposal (default 1.5 MiB).
 	MaxRequestBytes int
 
+	// WatchProgressInterval is how often watchers that asked for progress
+	// notifications get one (default 10 minutes, as etcd).
+	WatchProgressInterval time.Duration
+
 	// OnMembersChanged is called by the applier with the new member list
 	// whenever it changes (the daemon updates the transport's peers).
 	OnMembersChanged func([]Member)
@@ -93,6 +98,10 @@ type Config struct {
 	// local state without ReadIndex. It exists only so the robustness suite
 	// can prove it catches stale reads (failpoint mutant-stale-read).
 	MutantStaleReads func() bool
+	// MutantDropWatchEvent, when it returns n > 0, drops one event out of
+	// every n handed to the watch registry (failpoint
+	// mutant-drop-watch-event), to prove the suite catches lost events.
+	MutantDropWatchEvent func() int
 }
 
 // Server serves the KV, Maintenance and Cluster operations of one member.
@@ -111,8 +120,11 @@ type Server struct {
 
 	applied  indexWaiter
 	wait     *waitRegistry
+	watches  *watch.Registry
 	reqID    atomic.Uint64
 	snapping atomic.Bool
+
+	mutantSeen uint64 // only the applier: events seen by mutantDrop
 
 	readMu     sync.Mutex // protects readNotif
 	readNotif  *notifier
@@ -141,6 +153,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.WatchProgressInterval == 0 {
+		cfg.WatchProgressInterval = 10 * time.Minute
+	}
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -165,6 +180,7 @@ func New(cfg Config) (*Server, error) {
 	if s.metrics.keys != nil {
 		s.metrics.keys.Set(float64(s.store.KeyCount()))
 	}
+	s.startWatches()
 	s.wg.Add(2)
 	go s.applyLoop()
 	go s.readLoop()

@@ -165,22 +165,13 @@ func TestRequestTooLarge(t *testing.T) {
 }
 
 func TestCompactorRevisionMode(t *testing.T) {
-	node := newFakeNode()
-	s := newTestServer(t, node, nil)
+	s := newTestServer(t, newFakeNode(), nil)
 	for i := 0; i < 30; i++ {
 		put(t, s, "k", fmt.Sprint(i))
 	}
-	ticks := make(chan time.Time)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		s.RunCompactor(ctx, AutoCompaction{Mode: "revision", Revisions: 10, Ticks: ticks})
-		close(done)
-	}()
-	ticks <- time.Now()
-	ticks <- time.Now() // the second tick is taken only after the first finished its compaction
-	cancel()
-	<-done
+	c := &compactor{s: s, ac: AutoCompaction{Mode: "revision", Revisions: 10}}
+	c.step(context.Background(), time.Now())
+	c.step(context.Background(), time.Now()) // nothing new to compact
 	if got := s.store.CompactRev(); got != s.Rev()-10 {
 		t.Fatalf("compacted at %d, want %d", got, s.Rev()-10)
 	}
@@ -189,30 +180,29 @@ func TestCompactorRevisionMode(t *testing.T) {
 func TestCompactorPeriodicModeAndFollower(t *testing.T) {
 	node := newFakeNode()
 	s := newTestServer(t, node, nil)
+	c := &compactor{s: s, ac: AutoCompaction{Mode: "periodic", Period: time.Hour}}
+	ctx := context.Background()
 	now := time.Unix(1000, 0)
-	ticks := make(chan time.Time)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		s.RunCompactor(ctx, AutoCompaction{Mode: "periodic", Period: time.Hour, Ticks: ticks})
-		close(done)
-	}()
-	tick := func() { ticks <- now; ticks <- now } // second send waits for the first tick's work
 	put(t, s, "k", "1")
-	tick() // sample rev 2 at t=0
+	c.step(ctx, now) // sample rev 2 at t=0
 	r := s.Rev()
 	now = now.Add(30 * time.Minute)
 	put(t, s, "k", "2")
-	tick()
+	c.step(ctx, now)
 	if s.store.CompactRev() != 0 {
 		t.Fatal("compacted before the retention period passed")
 	}
 	now = now.Add(31 * time.Minute)
 	put(t, s, "k", "3")
-	tick()
-	if got := s.store.CompactRev(); got != r {
-		t.Fatalf("periodic compaction at %d, want %d (the revision an hour ago)", got, r)
+	node.leader = false
+	c.step(ctx, now)
+	if s.store.CompactRev() != 0 {
+		t.Fatal("a follower compacted on its own")
 	}
-	cancel()
-	<-done
+	node.leader = true
+	now = now.Add(time.Minute)
+	c.step(ctx, now)
+	if got := s.store.CompactRev(); got != r {
+		t.Fatalf("periodic compaction at %d, want %d (the newest revision an hour old)", got, r)
+	}
 }

@@ -28,6 +28,18 @@ func TestMutantStaleReadIsCaught(t *testing.T) {
 	runScenario(t, sc, seed(t), true)
 }
 
+// TestMutantDropWatchEventIsCaught: a server that loses one watch event in
+// 200 must fail the watch checks (gaps, replay differing from the store).
+func TestMutantDropWatchEventIsCaught(t *testing.T) {
+	sc := scenario{name: "kill-follower (mutant-drop-watch-event)", env: "mutant-drop-watch-event=200", run: func(e *env) {
+		f := others(e.pc, e.pc.Leader())[0]
+		f.Kill()
+		pause(time.Second)
+		f.Start()
+	}}
+	runScenarioWatch(t, sc, seed(t), false, true)
+}
+
 // durableIndex returns the last raft index a member's WAL and snapshots
 // hold on its (crashed) file system.
 func durableIndex(t *testing.T, fs vfs.FS, dataDir string) uint64 {

@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/cairn-db/cairn/internal/failpoint"
 	"github.com/cairn-db/cairn/internal/testutil"
 	"github.com/cairn-db/cairn/tests/robustness/history"
@@ -250,9 +252,24 @@ var scenarios = []scenario{
 
 // runScenario runs one fault under load and checks everything.
 func runScenario(t *testing.T, sc scenario, sd uint64, wantViolation bool) {
+	runScenarioWatch(t, sc, sd, wantViolation, false)
+}
+
+// runScenarioWatch is runScenario for a server expected (or not) to break
+// the watch guarantees.
+func runScenarioWatch(t *testing.T, sc scenario, sd uint64, wantViolation, wantWatchViolation bool) {
 	t.Logf("scenario %s, seed %d (rerun with ROBUSTNESS_SEED=%d)", sc.name, sd, sd)
 	pc := testutil.StartProcClusterEnv(t, cairnBin, 3, envList(sc.env), append([]string{"--heartbeat-interval", "50", "--election-timeout", "500"}, sc.flags...)...)
 	w := newWorkload(sd)
+	var watchers []*watcher
+	for i := 0; i < 3; i++ {
+		wt, err := startWatcher(pc.Endpoints())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer wt.stop()
+		watchers = append(watchers, wt)
+	}
 	if err := w.run(pc.Endpoints(), 8, 3); err != nil {
 		t.Fatal(err)
 	}
@@ -282,6 +299,15 @@ func runScenario(t *testing.T, sc scenario, sd uint64, wantViolation bool) {
 		t.Errorf("LOST %d of %d acknowledged inserts, e.g. %v", len(missing), acked, missing[:min(5, len(missing))])
 	}
 	checkHashes(t, pc)
+	if err := checkWatchEvents(pc, w, watchers); err != nil {
+		if wantWatchViolation {
+			t.Logf("watch check failed as the mutant requires: %v", err)
+		} else {
+			t.Errorf("watch guarantees violated: %v", err)
+		}
+	} else if wantWatchViolation {
+		t.Errorf("the watch mutant was NOT caught: every watch check passed")
+	}
 
 	ops := w.rec.Operations()
 	// The set workload's inserts share the global revision but are not in
@@ -299,6 +325,34 @@ func runScenario(t *testing.T, sc scenario, sd uint64, wantViolation bool) {
 	case !wantViolation && !res.Ok():
 		t.Errorf("history is NOT linearizable: %s", res)
 	}
+}
+
+// checkWatchEvents writes a fence, reads the final register state and
+// checks every watcher against it and against the acknowledged writes.
+func checkWatchEvents(pc *testutil.ProcCluster, w *workload, ws []*watcher) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli := pc.Client()
+	fence, err := cli.Put(ctx, "reg/zz-fence", "fence")
+	if err != nil {
+		return fmt.Errorf("fence write: %v", err)
+	}
+	resp, err := cli.Get(ctx, "reg/", clientv3.WithPrefix())
+	if err != nil {
+		return fmt.Errorf("final read: %v", err)
+	}
+	final := map[string]string{}
+	for _, kv := range resp.Kvs {
+		final[string(kv.Key)] = string(kv.Value)
+	}
+	w.mu.Lock()
+	acked := make(map[string]int64, len(w.ackedWrites)+1)
+	for v, r := range w.ackedWrites {
+		acked[v] = r
+	}
+	w.mu.Unlock()
+	acked["fence"] = fence.Header.Revision
+	return checkWatchers(ws, fence.Header.Revision, final, acked)
 }
 
 func envList(spec string) []string {

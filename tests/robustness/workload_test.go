@@ -24,9 +24,10 @@ type workload struct {
 	start time.Time
 	seed  uint64
 
-	mu     sync.Mutex // protects acked and writes
-	acked  []string
-	writes int // acknowledged register writes
+	mu          sync.Mutex // protects acked, writes and ackedWrites
+	acked       []string
+	writes      int              // acknowledged register writes
+	ackedWrites map[string]int64 // value of each acknowledged register write -> its revision
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -35,7 +36,8 @@ type workload struct {
 var hotKeys = []string{"reg/a", "reg/b", "reg/c"}
 
 func newWorkload(seed uint64) *workload {
-	return &workload{rec: history.NewRecorder(history.WithDefiniteFailure(definitelyFailed)), start: time.Now(), seed: seed, stop: make(chan struct{})}
+	return &workload{rec: history.NewRecorder(history.WithDefiniteFailure(definitelyFailed)), start: time.Now(), seed: seed,
+		stop: make(chan struct{}), ackedWrites: map[string]int64{}}
 }
 
 func (w *workload) now() time.Duration { return time.Since(w.start) }
@@ -115,7 +117,7 @@ func (w *workload) registerClient(id int, cli *clientv3.Client) {
 			var rev int64
 			if err == nil {
 				rev = resp.Header.Revision
-				w.countWrite()
+				w.countWrite(val, rev)
 			}
 			w.rec.Put(id, key, val, call, ret, rev, err)
 		case n < 92:
@@ -133,7 +135,7 @@ func (w *workload) registerClient(id int, cli *clientv3.Client) {
 			if err == nil {
 				ok, rev = resp.Succeeded, resp.Header.Revision
 				if ok {
-					w.countWrite()
+					w.countWrite(val, rev)
 				}
 			}
 			w.rec.CAS(id, key, expect, val, call, ret, ok, rev, err)
@@ -150,9 +152,10 @@ func (w *workload) registerClient(id int, cli *clientv3.Client) {
 	}
 }
 
-func (w *workload) countWrite() {
+func (w *workload) countWrite(val string, rev int64) {
 	w.mu.Lock()
 	w.writes++
+	w.ackedWrites[val] = rev
 	w.mu.Unlock()
 }
 

@@ -8,6 +8,8 @@
 package grpcapi
 
 import (
+	"time"
+
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
 
@@ -25,17 +27,19 @@ type RaftInfo interface {
 
 // Config is what Register needs.
 type Config struct {
-	Server    *server.Server
-	Raft      RaftInfo
-	MaxTxnOps int
+	Server          *server.Server
+	Raft            RaftInfo
+	MaxTxnOps       int
+	ElectionTimeout time.Duration // for WithRequireLeader watch streams
 }
 
-// Register adds the KV, Maintenance and Cluster services to g.
+// Register adds the KV, Watch, Maintenance and Cluster services to g.
 func Register(g *grpc.Server, cfg Config) {
 	kv := &kvServer{s: cfg.Server, maxTxnOps: cfg.MaxTxnOps}
 	pb.RegisterKVServer(g, kv)
 	pb.RegisterMaintenanceServer(g, &maintenanceServer{kv: kv, raft: cfg.Raft})
 	pb.RegisterClusterServer(g, &clusterServer{kv: kv})
+	pb.RegisterWatchServer(g, &watchServer{kv: kv, reg: cfg.Server.Watches(), electionTimeout: cfg.ElectionTimeout})
 }
 
 // mvccHealthKey is a cheap read used as a linearizability barrier.

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestHistQuantiles(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	r := rand.New(rand.NewPCG(seed, 1))
+	var h hist
+	var vals []int64
+	for range 20000 {
+		v := r.Int64N(int64(5 * time.Second))
+		if r.IntN(2) == 0 {
+			v = r.Int64N(int64(time.Millisecond))
+		}
+		vals = append(vals, v)
+		h.add(v)
+	}
+	sort.Slice(vals, func(a, b int) bool { return vals[a] < vals[b] })
+	for _, q := range []float64{0.5, 0.9, 0.99} {
+		exact := float64(vals[int(q*float64(len(vals)))-1]) / 1e3
+		got := h.quantile(q)
+		if got < exact*0.98-1 || got > exact*1.02+1 {
+			t.Errorf("q%.2f: got %.1fµs, exact %.1fµs", q, got, exact)
+		}
+	}
+	if h.maxNs != vals[len(vals)-1] {
+		t.Errorf("max %d, want %d", h.maxNs, vals[len(vals)-1])
+	}
+	for i := 1; i < histBuckets; i++ { // bucket boundaries are increasing
+		if bucketMid(i) <= bucketMid(i-1) {
+			t.Fatalf("bucket %d mid %v <= %v", i, bucketMid(i), bucketMid(i-1))
+		}
+	}
+}
+
+func TestHistSummary(t *testing.T) {
+	text := `# HELP x
+cairn_watch_fanout_seconds_bucket{le="0.001"} 5
+cairn_watch_fanout_seconds_bucket{le="0.01"} 9
+cairn_watch_fanout_seconds_bucket{le="+Inf"} 10
+cairn_watch_fanout_seconds_sum 0.05
+cairn_watch_fanout_seconds_count 10
+other_metric 3
+`
+	before, after := metrics{}, metrics{}
+	if err := parseMetrics(strings.NewReader(text), []string{"cairn_watch_"}, after); err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 5 {
+		t.Fatalf("parsed %v", after)
+	}
+	got := histSummary(before, after)
+	if len(got) != 1 || !strings.Contains(got[0], "n=10") || !strings.Contains(got[0], "p50≤1ms") || !strings.Contains(got[0], "p99≤+Inf") {
+		t.Fatalf("summary %v", got)
+	}
+}

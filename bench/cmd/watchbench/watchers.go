@@ -1,0 +1,298 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+const maxSegs = 8 // writer rates per group
+
+// ErrWatch is returned when a watch stream cannot be set up.
+var ErrWatch = errors.New("watchbench: watch setup")
+
+// tracker is what the receivers share with the writer: the ack time of
+// every write, indexed by its revision, and where each segment (one writer
+// rate) starts. Every write of the run has a revision in (base, base+len(acks)].
+type tracker struct {
+	epoch   time.Time
+	base    int64
+	acks    []atomic.Int64 // ns since epoch at which the Put of revision base+1+i was acknowledged; 0: not (yet)
+	sends   []atomic.Int64 // ns since epoch at which the Put with sequence number i was sent
+	segBase [maxSegs]atomic.Int64
+}
+
+func newTracker(base int64, writes int) *tracker {
+	t := &tracker{epoch: time.Now(), base: base, acks: make([]atomic.Int64, writes), sends: make([]atomic.Int64, writes)}
+	for i := range t.segBase {
+		t.segBase[i].Store(math.MaxInt64)
+	}
+	return t
+}
+
+func (t *tracker) now() int64 { return int64(time.Since(t.epoch)) }
+
+// segOf is the segment a revision was written in, -1 if none.
+func (t *tracker) segOf(rev int64) int {
+	for k := maxSegs - 1; k >= 0; k-- {
+		if rev > t.segBase[k].Load() {
+			return k
+		}
+	}
+	return -1
+}
+
+// segStats is one stream's view of one segment.
+type segStats struct {
+	h     hist  // receipt − Put ack
+	hSend hist  // receipt − Put sent
+	dups  int64 // events for a (watcher, revision) already received
+	early int64 // events received before the writer saw the Put's ack (latency counted as 0)
+}
+
+type pendingEvent struct {
+	idx int64
+	seg int
+	at  int64
+}
+
+// wstream is one gRPC watch stream carrying n watchers, with its receiving
+// goroutine.
+type wstream struct {
+	t     *tracker
+	cli   pb.Watch_WatchClient
+	ids   map[int64]int // watch ID -> watcher index on this stream
+	n     int
+	words int // bitset words per watcher
+
+	distinct atomic.Int64 // first receipts of (watcher, revision) with a known revision
+
+	mu         sync.Mutex // protects the fields below
+	seen       []uint64   // n*words bits: watcher w got revision base+1+i
+	pending    []pendingEvent
+	segs       [maxSegs]segStats
+	unexpected int64 // events outside the tracked revisions, unknown watch IDs, cancels
+	err        error
+	done       chan struct{}
+}
+
+// openStream opens a watch stream on conn and creates n watchers on
+// [key, end) from the current revision, pipelining the create requests,
+// then waits for every "created" response.
+func openStream(ctx context.Context, conn *grpc.ClientConn, t *tracker, n int, key, end []byte) (*wstream, error) {
+	cli, err := pb.NewWatchClient(conn).Watch(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%w: open: %w", ErrWatch, err)
+	}
+	for range n {
+		req := &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{
+			CreateRequest: &pb.WatchCreateRequest{Key: key, RangeEnd: end}}}
+		if err := cli.Send(req); err != nil {
+			return nil, fmt.Errorf("%w: create: %w", ErrWatch, err)
+		}
+	}
+	s := &wstream{t: t, cli: cli, ids: make(map[int64]int, n), n: n, words: (len(t.acks) + 63) / 64, done: make(chan struct{})}
+	for len(s.ids) < n {
+		resp, err := cli.Recv()
+		if err != nil {
+			return nil, fmt.Errorf("%w: created: %w", ErrWatch, err)
+		}
+		if resp.Canceled || !resp.Created {
+			return nil, fmt.Errorf("%w: unexpected response (created=%v canceled=%v reason=%q)", ErrWatch, resp.Created, resp.Canceled, resp.CancelReason)
+		}
+		if _, dup := s.ids[resp.WatchId]; dup {
+			return nil, fmt.Errorf("%w: watch ID %d created twice", ErrWatch, resp.WatchId)
+		}
+		s.ids[resp.WatchId] = len(s.ids)
+	}
+	s.seen = make([]uint64, n*s.words)
+	go s.recvLoop()
+	return s, nil
+}
+
+func (s *wstream) recvLoop() {
+	defer close(s.done)
+	for {
+		resp, err := s.cli.Recv()
+		if err != nil {
+			s.mu.Lock()
+			if !errors.Is(err, io.EOF) && !strings.Contains(err.Error(), "context canceled") {
+				s.err = err
+			}
+			s.mu.Unlock()
+			return
+		}
+		now := s.t.now()
+		s.mu.Lock()
+		w, ok := s.ids[resp.WatchId]
+		if !ok || resp.Canceled || resp.CompactRevision != 0 {
+			s.unexpected++
+			if resp.Canceled && s.err == nil {
+				s.err = fmt.Errorf("watch %d canceled: %s", resp.WatchId, resp.CancelReason)
+			}
+			s.mu.Unlock()
+			continue
+		}
+		for _, ev := range resp.Events {
+			if ev.Kv == nil {
+				s.unexpected++
+				continue
+			}
+			rev := ev.Kv.ModRevision
+			i := rev - s.t.base - 1
+			k := s.t.segOf(rev)
+			if i < 0 || i >= int64(len(s.t.acks)) || k < 0 {
+				s.unexpected++
+				continue
+			}
+			word, bit := w*s.words+int(i/64), uint64(1)<<(i%64)
+			if s.seen[word]&bit != 0 {
+				s.segs[k].dups++
+				continue
+			}
+			s.seen[word] |= bit
+			s.distinct.Add(1)
+			if seq, ok := parseSeq(ev.Kv.Value); ok && seq < int64(len(s.t.sends)) {
+				if sent := s.t.sends[seq].Load(); sent != 0 {
+					s.segs[k].hSend.add(now - sent)
+				}
+			}
+			ack := s.t.acks[i].Load()
+			if ack == 0 {
+				s.pending = append(s.pending, pendingEvent{idx: i, seg: k, at: now})
+				continue
+			}
+			s.record(k, now-ack)
+		}
+		if len(s.pending) > 0 {
+			s.resolveLocked()
+		}
+		s.mu.Unlock()
+	}
+}
+
+func (s *wstream) record(k int, d int64) {
+	if d < 0 {
+		s.segs[k].early++
+		d = 0
+	}
+	s.segs[k].h.add(d)
+}
+
+// resolveLocked records the pending events whose write has been acked since.
+func (s *wstream) resolveLocked() {
+	keep := s.pending[:0]
+	for _, p := range s.pending {
+		if ack := s.t.acks[p.idx].Load(); ack != 0 {
+			s.record(p.seg, p.at-ack)
+		} else {
+			keep = append(keep, p)
+		}
+	}
+	s.pending = keep
+}
+
+// segResult is the receivers' summary of one segment.
+type segResult struct {
+	h          hist
+	hSend      hist
+	expected   int64
+	received   int64 // distinct (watcher, acked write) pairs received
+	lost       int64
+	dups       int64
+	early      int64
+	unacked    int64 // events for writes whose Put never returned successfully
+	unexpected int64
+	streamErrs int
+	firstErr   string
+}
+
+// summarize collects segment k over all streams; acked are the write
+// indexes (revision-base-1) of the segment's acknowledged Puts.
+func summarize(streams []*wstream, k int, acked []int64) segResult {
+	var r segResult
+	for _, s := range streams {
+		s.mu.Lock()
+		s.resolveLocked()
+		for _, p := range s.pending {
+			if p.seg == k {
+				r.unacked++
+			}
+		}
+		st := &s.segs[k]
+		r.h.merge(&st.h)
+		r.hSend.merge(&st.hSend)
+		r.dups += st.dups
+		r.early += st.early
+		r.unexpected += s.unexpected
+		for w := range s.n {
+			row := s.seen[w*s.words : (w+1)*s.words]
+			for _, i := range acked {
+				r.expected++
+				if row[i/64]&(uint64(1)<<(i%64)) != 0 {
+					r.received++
+				} else {
+					r.lost++
+				}
+			}
+		}
+		if s.err != nil {
+			r.streamErrs++
+			if r.firstErr == "" {
+				r.firstErr = s.err.Error()
+			}
+		}
+		s.mu.Unlock()
+	}
+	return r
+}
+
+// dial opens one plain-text gRPC connection and waits until it is ready.
+func dial(ctx context.Context, endpoint string, timeout time.Duration) (*grpc.ClientConn, error) {
+	addr := strings.TrimPrefix(strings.TrimPrefix(endpoint, "http://"), "https://")
+	conn, err := grpc.NewClient(addr,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
+	if err != nil {
+		return nil, fmt.Errorf("watchbench: dial %s: %w", addr, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn.Connect()
+	for {
+		st := conn.GetState()
+		if st == connectivity.Ready {
+			return conn, nil
+		}
+		if !conn.WaitForStateChange(ctx, st) {
+			_ = conn.Close()
+			return nil, fmt.Errorf("watchbench: dial %s: not ready in %v (state %v)", addr, timeout, st)
+		}
+	}
+}
+
+// parseSeq reads the sequence number from a value written by write
+// ("seq=00000042 ...").
+func parseSeq(v []byte) (int64, bool) {
+	const p = "seq="
+	if len(v) < len(p) || string(v[:len(p)]) != p {
+		return 0, false
+	}
+	var n int64
+	i := len(p)
+	for ; i < len(v) && v[i] >= '0' && v[i] <= '9'; i++ {
+		n = n*10 + int64(v[i]-'0')
+	}
+	return n, i > len(p)
+}
