@@ -15,6 +15,7 @@
 //   - Store.Range: reads at any retained revision.
 //   - Store.Compact: drops history below a revision.
 //   - Store.Hash, Store.HashKV: consistency checks between replicas.
+//   - Store.Events: the history of a key range between two revisions, in txn order (watch catch-up).
 //   - Store.Clone, Store.WriteTo: snapshots; Clone is O(1) copy-on-write.
 //   - ValidateTxn, ValidatePut, ValidateRange, ValidateDelete: the stateless request checks of etcd's gRPC layer,
 //     to run before proposing.

@@ -8,7 +8,7 @@ import (
 
 // Defaults of Config's zero fields.
 const (
-	DefaultMaxPending       = 1024
+	DefaultMaxPending       = 128 // etcd's watch stream buffer length too
 	DefaultSyncInterval     = 100 * time.Millisecond
 	DefaultProgressInterval = 10 * time.Minute
 	DefaultResponseBytes    = 3 << 19 // 1.5 MiB, etcd's default --max-request-bytes
@@ -16,8 +16,8 @@ const (
 
 // Config configures a Registry. The zero value is usable: every zero field takes its default.
 type Config struct {
-	// MaxPending bounds each stream's queue of undelivered responses (default 1024). The queue is a channel of
-	// that capacity, allocated when the stream is made (about 80 bytes a slot: 80 KiB per stream by default).
+	// MaxPending bounds each stream's queue of undelivered responses (default 128). The queue is a channel of
+	// that capacity, allocated when the stream is made (about 80 bytes a slot: 10 KiB per stream by default).
 	// The events the queued responses point to are bounded too: a response carries at most about ResponseBytes of
 	// events plus one revision's worth (one applied txn), so a stream pins at most about
 	// MaxPending x (ResponseBytes + the largest txn) bytes, plus a backlog of control responses (created,
