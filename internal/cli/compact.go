@@ -36,11 +36,7 @@ Output: table prints "compacted revision REV"; -o value prints REV.`,
 			if err != nil || rev <= 0 {
 				return usagef("REV must be a positive integer, got %q", args[0])
 			}
-			eps, err := inv.g.endpointList()
-			if err != nil {
-				return err
-			}
-			cli, err := inv.dial(ctx, eps)
+			cli, err := inv.connect(ctx)
 			if err != nil {
 				return err
 			}

@@ -34,6 +34,15 @@ func (e *noMemberError) Error() string {
 
 func (e *noMemberError) Unwrap() error { return errNoMember }
 
+// connect dials the members named by --endpoints (see dial).
+func (inv *invocation) connect(ctx context.Context) (*clientv3.Client, error) {
+	eps, err := inv.g.endpointList()
+	if err != nil {
+		return nil, err
+	}
+	return inv.dial(ctx, eps)
+}
+
 // dial connects to endpoints and waits, at most --dial-timeout, until one of
 // them accepts a gRPC connection. When none does it returns a *noMemberError
 // (errors.Is errNoMember) naming the endpoints and the reason; a closed port

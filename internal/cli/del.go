@@ -57,11 +57,7 @@ Output: the number of keys deleted, then with --prev-kv the deleted pairs.`,
 			if err := o.setArgs(args); err != nil {
 				return err
 			}
-			eps, err := inv.g.endpointList()
-			if err != nil {
-				return err
-			}
-			cli, err := inv.dial(ctx, eps)
+			cli, err := inv.connect(ctx)
 			if err != nil {
 				return err
 			}

@@ -164,11 +164,7 @@ one value per line (keys with --keys-only); --count-only prints the count.`,
 			if err := o.setArgs(args); err != nil {
 				return err
 			}
-			eps, err := inv.g.endpointList()
-			if err != nil {
-				return err
-			}
-			cli, err := inv.dial(ctx, eps)
+			cli, err := inv.connect(ctx)
 			if err != nil {
 				return err
 			}

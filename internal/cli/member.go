@@ -30,11 +30,7 @@ each row's fields separated by tabs.`,
 			if len(args) > 0 {
 				return usagef("member list takes no arguments")
 			}
-			eps, err := inv.g.endpointList()
-			if err != nil {
-				return err
-			}
-			cli, err := inv.dial(ctx, eps)
+			cli, err := inv.connect(ctx)
 			if err != nil {
 				return err
 			}

@@ -113,11 +113,7 @@ prints the previous value with --prev-kv and nothing otherwise.`,
 			if err := o.setArgs(args, inv.stdin); err != nil {
 				return err
 			}
-			eps, err := inv.g.endpointList()
-			if err != nil {
-				return err
-			}
-			cli, err := inv.dial(ctx, eps)
+			cli, err := inv.connect(ctx)
 			if err != nil {
 				return err
 			}

@@ -117,11 +117,7 @@ func txnVerb() *verb {
 				}
 				return err
 			}
-			eps, err := inv.g.endpointList()
-			if err != nil {
-				return err
-			}
-			cli, err := inv.dial(ctx, eps)
+			cli, err := inv.connect(ctx)
 			if err != nil {
 				return err
 			}

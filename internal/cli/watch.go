@@ -255,11 +255,7 @@ line, and nothing for a DELETE or a progress notification.`,
 			if err := o.setArgs(args); err != nil {
 				return err
 			}
-			eps, err := inv.g.endpointList()
-			if err != nil {
-				return err
-			}
-			cli, err := inv.dial(ctx, eps)
+			cli, err := inv.connect(ctx)
 			if err != nil {
 				return err
 			}
