@@ -122,7 +122,9 @@ func (s *Server) applyEntries(ents []*raftpb.Entry) error {
 	if s.cfg.MutantDropWatchEvent != nil {
 		events = s.mutantDrop(events)
 	}
+	notifyStart := time.Now()
 	s.watches.Notify(rev, events)
+	s.metrics.watchNotify.Observe(time.Since(notifyStart).Seconds())
 	for _, t := range triggers {
 		s.wait.Trigger(t.id, t.res)
 	}

@@ -15,6 +15,7 @@ type metrics struct {
 	snapshotDuration prometheus.Histogram
 	proposalsFailed  prometheus.Counter
 	readIndexRounds  prometheus.Counter
+	watchNotify      prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -28,9 +29,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		snapshotDuration: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "cairn", Subsystem: "server", Name: "snapshot_duration_seconds", Help: "Time to serialize and save a snapshot.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}),
 		proposalsFailed:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cairn", Subsystem: "server", Name: "proposals_failed_total", Help: "Proposals that failed or timed out."}),
 		readIndexRounds:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cairn", Subsystem: "server", Name: "read_index_rounds_total", Help: "ReadIndex rounds (each serves every linearizable read waiting when it starts)."}),
+		watchNotify: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "cairn", Subsystem: "watch", Name: "notify_duration_seconds",
+			Help: "Time the applier spends handing one applied batch's events to every matching watcher's queue (the fan-out, short of the network send).", Buckets: prometheus.ExponentialBuckets(0.000001, 2, 24)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.applyDuration, m.appliedEntries, m.appliedIndex, m.keys, m.revision, m.snapshotDuration, m.proposalsFailed, m.readIndexRounds)
+		reg.MustRegister(m.applyDuration, m.appliedEntries, m.appliedIndex, m.keys, m.revision, m.snapshotDuration, m.proposalsFailed, m.readIndexRounds, m.watchNotify)
 	}
 	return m
 }

@@ -37,7 +37,7 @@ func TestMetricsAndHealthOnTheClientPort(t *testing.T) {
 	for _, name := range []string{
 		"cairn_raft_is_leader 1", "cairn_raft_has_leader 1", "cairn_raft_proposals_total",
 		"cairn_server_apply_duration_seconds_bucket", "cairn_wal_fsync_duration_seconds_bucket",
-		"cairn_mvcc_keys 1", "cairn_server_applied_index", "cairn_transport_", "go_goroutines",
+		"cairn_mvcc_keys 1", "cairn_server_applied_index", "cairn_transport_", "cairn_watch_notify_duration_seconds_bucket", "go_goroutines",
 	} {
 		if !strings.Contains(body, name) {
 			t.Errorf("/metrics lacks %q", name)
