@@ -305,11 +305,15 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if rd.HardState != nil {
 		n.term.Store(rd.HardState.GetTerm())
 	}
+	// ReadStates never block the raft loop: a reader that gave up (or a
+	// retried request answered twice) leaves answers nobody takes, and a full
+	// channel would otherwise stop raft for good. A dropped answer costs its
+	// reader one retry.
 	for _, rs := range rd.ReadStates {
 		select {
 		case n.readStatec <- ReadState{Index: rs.Index, RequestCtx: rs.RequestCtx}:
-		case <-n.stopc:
-			return ErrStopped
+		default:
+			n.log.Debug("dropping a read state nobody is waiting for", "index", rs.Index)
 		}
 	}
 

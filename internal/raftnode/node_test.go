@@ -211,3 +211,40 @@ func TestReplicateCrashAndRecover(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadReadStatesNeverStallRaft is the regression test for a liveness
+// bug the long robustness run found: ReadIndex answers nobody reads (a
+// reader that gave up, a retried request answered twice) filled the channel
+// and blocked the Ready loop for good.
+func TestUnreadReadStatesNeverStallRaft(t *testing.T) {
+	net := &memNet{nodes: map[uint64]*Node{}}
+	m := &member{id: 1, fs: vfs.NewMem()}
+	startMember(t, net, m, []raft.Peer{{ID: 1}})
+	running := map[uint64]bool{1: true}
+	defer stopMember(net, m)
+	for i := 0; i < 5000 && !m.node.IsLeader(); i++ {
+		tickAll([]*member{m}, running)
+		time.Sleep(time.Millisecond)
+	}
+	if !m.node.IsLeader() {
+		t.Fatal("no leader")
+	}
+	ctx := context.Background()
+	for i := 0; i < 500; i++ { // far more than the channel holds; nobody reads them
+		if err := m.node.ReadIndex(ctx, []byte{byte(i), byte(i >> 8)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], 42)
+	if err := m.node.Propose(ctx, b[:]); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(m.appliedCopy()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("raft stopped applying after unread read states piled up")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -95,6 +95,14 @@ func (s *Server) readIndex() (uint64, error) {
 		}
 		return s.node.ReadIndex(ctx, rctx)
 	}
+	// Answers to earlier rounds that gave up are stale: drop them first.
+	for drained := false; !drained; {
+		select {
+		case <-s.node.ReadStates():
+		default:
+			drained = true
+		}
+	}
 	if err := send(); err != nil {
 		return 0, err
 	}
