@@ -314,7 +314,7 @@ func runScenarioWatch(t *testing.T, sc scenario, sd uint64, wantViolation, wantW
 	// the register history: revision gaps from other writers are allowed.
 	// An unknown write may take effect at most 15 s after its client gave up
 	// (longer than any fault here lasts).
-	res, err := history.CheckWithOptions(ops, history.Options{Timeout: 90 * time.Second, OtherWriters: true, UnknownWindow: 15 * time.Second, VisualizationDir: t.TempDir()})
+	res, err := history.CheckWithOptions(ops, history.Options{Timeout: 3 * time.Minute, OtherWriters: true, UnknownWindow: 15 * time.Second, VisualizationDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("linearizability check: %v", err)
 	}
