@@ -248,3 +248,78 @@ func TestUnreadReadStatesNeverStallRaft(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestPeerLostElectsWithoutWaitingForTimeout: when the leader is gone and
+// the followers are told its stream died, they elect a new leader without a
+// single tick (no election timeout elapses); without PeerLost they would
+// wait for ticks forever here.
+func TestPeerLostElectsWithoutWaitingForTimeout(t *testing.T) {
+	net := &memNet{nodes: map[uint64]*Node{}}
+	var ms []*member
+	var peers []raft.Peer
+	for id := uint64(1); id <= 3; id++ {
+		ms = append(ms, &member{id: id, fs: vfs.NewMem()})
+		peers = append(peers, raft.Peer{ID: id})
+	}
+	running := map[uint64]bool{}
+	for _, m := range ms {
+		startMember(t, net, m, peers)
+		running[m.id] = true
+	}
+	defer func() {
+		for _, m := range ms {
+			if running[m.id] {
+				stopMember(net, m)
+			}
+		}
+	}()
+	var lead *member
+	for i := 0; i < 5000 && lead == nil; i++ {
+		tickAll(ms, running)
+		time.Sleep(time.Millisecond)
+		for _, m := range ms {
+			if m.node.IsLeader() {
+				lead = m
+			}
+		}
+	}
+	if lead == nil {
+		t.Fatal("no leader")
+	}
+	// Let every follower learn the leader before it goes away.
+	for i := 0; i < 5000; i++ {
+		ok := true
+		for _, m := range ms {
+			ok = ok && m.node.Leader() == lead.id
+		}
+		if ok {
+			break
+		}
+		tickAll(ms, running)
+		time.Sleep(time.Millisecond)
+	}
+	stopMember(net, lead)
+	running[lead.id] = false
+	// The followers learn of the loss one after the other, as they do in
+	// practice (each from its own stream). Told at the very same instant,
+	// both could campaign at once and split the vote, which only an
+	// election timeout (ticks) resolves, the normal raft path.
+	for _, m := range ms {
+		if running[m.id] {
+			m.node.PeerLost(lead.id)
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, m := range ms {
+			if running[m.id] && m.node.IsLeader() {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no new leader without ticks after PeerLost")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

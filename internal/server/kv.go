@@ -141,8 +141,9 @@ func isReadOnly(r *mvcc.TxnRequest) bool {
 	return true
 }
 
-// HashKV hashes the store's history up to rev (0: current), after a
-// linearizable read barrier so every member hashes the same committed state.
+// HashKV hashes the store's local history up to rev (0: current), as etcd
+// does: no read barrier. Members agree for any rev they have all applied,
+// which is how callers compare them (hash at a revision every member has).
 func (s *Server) HashKV(ctx context.Context, rev int64) (hash uint32, hashRev, compactRev, curRev int64, err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
