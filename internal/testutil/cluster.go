@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -51,15 +52,22 @@ type ClusterOptions struct {
 	Mutate func(*daemon.Config)
 }
 
-// FreePort returns a port that was free on 127.0.0.1 a moment ago.
+// FreePort returns a port that was free on 127.0.0.1 a moment ago. It is
+// drawn from 20000-32767, below Linux's ephemeral range, so that a member
+// restarted on the same port does not find it taken by some client's
+// outgoing connection (the kernel hands those out from the ephemeral range).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 1000; i++ {
+		port := 20000 + rand.IntN(12768)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			ln.Close()
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port in 20000-32767")
+	return 0
 }
 
 func mustURL(t testing.TB, s string) url.URL {
