@@ -149,13 +149,39 @@ func (p *Proc) Output() string {
 	return p.stderr.String()
 }
 
+// Dump ends the process with SIGQUIT, so that the Go runtime prints every
+// goroutine's stack, and returns its output: what a stuck member was doing.
+func (p *Proc) Dump() string {
+	p.mu.Lock()
+	cmd, waitc := p.cmd, p.waitc
+	p.cmd = nil
+	p.mu.Unlock()
+	if cmd != nil {
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-waitc:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-waitc
+		}
+	}
+	return p.Output()
+}
+
 func (pc *ProcCluster) KillAll() {
 	for _, p := range pc.Procs {
 		p.Kill()
 	}
 	if pc.t.Failed() {
+		dir, err := os.MkdirTemp("", "cairn-failed-")
 		for _, p := range pc.Procs {
 			out := p.Output()
+			if err == nil {
+				path := filepath.Join(dir, p.Name+".log")
+				if werr := os.WriteFile(path, []byte(out), 0o644); werr == nil {
+					pc.t.Logf("%s: full output in %s", p.Name, path)
+				}
+			}
 			if len(out) > 4000 {
 				out = out[len(out)-4000:]
 			}
@@ -202,7 +228,14 @@ func (pc *ProcCluster) WaitReady(ps ...*Proc) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		if err != nil {
-			pc.t.Fatalf("%s not ready within 30s: %v\n%s", p.Name, err, p.Output())
+			out := p.Dump()
+			for _, o := range pc.Procs {
+				o.Dump() // what the others were doing too, in their output files
+			}
+			if len(out) > 8000 {
+				out = out[:8000] + "\n[... the whole dump is in the full output file]"
+			}
+			pc.t.Fatalf("%s not ready within 30s: %v\n%s", p.Name, err, out)
 		}
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
 )
 
 // HTTP paths served by Handler.
@@ -95,6 +97,8 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 	t.handle(w, r, func(ctx context.Context, rc *http.ResponseController) {
 		_ = rc.SetReadDeadline(time.Time{}) // a stream lives as long as the peer wants
 		received := t.met.received.WithLabelValues(idString(from))
+		props := t.startProposalPump(ctx, from)
+		defer props.stop()
 		fr := newFrameReader(r.Body)
 		for {
 			p, err := fr.next()
@@ -117,12 +121,64 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 				t.log.Debug("transport: dropping message for another member", "from", idString(from), "to", idString(m.GetTo()))
 				continue
 			}
+			received.Inc()
+			if m.GetType() == raftpb.MsgProp {
+				props.push(m)
+				continue
+			}
 			if err := t.raft.Process(ctx, m); err != nil {
 				t.log.Debug("transport: raft rejected message", "from", idString(from), "type", m.GetType(), "err", err)
 			}
-			received.Inc()
 		}
 	})
+}
+
+// proposalQueueSize bounds the forwarded proposals a stream holds while
+// raft cannot take them.
+const proposalQueueSize = 1024
+
+// proposalPump hands a stream's forwarded proposals (MsgProp) to raft on a
+// goroutine of their own. raft blocks a MsgProp while this member knows no
+// leader, and the message that would tell it the leader may be the next one
+// on the same stream: stepping proposals inline could stall the stream for
+// good. A proposal that finds the pump's queue full is dropped, as raft
+// drops proposals it cannot take; the proposer times out and retries.
+type proposalPump struct {
+	t      *Transport
+	from   uint64
+	queue  chan *raftpb.Message
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (t *Transport) startProposalPump(ctx context.Context, from uint64) *proposalPump {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &proposalPump{t: t, from: from, queue: make(chan *raftpb.Message, proposalQueueSize), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for m := range p.queue {
+			if err := t.raft.Process(ctx, m); err != nil {
+				t.log.Debug("transport: raft rejected proposal", "from", idString(from), "err", err)
+			}
+		}
+	}()
+	return p
+}
+
+func (p *proposalPump) push(m *raftpb.Message) {
+	select {
+	case p.queue <- m:
+	default:
+		p.t.met.dropped.WithLabelValues(idString(p.t.id), dropProposalBacklog).Inc()
+	}
+}
+
+// stop cancels a blocked Process, drops what is queued and waits for the
+// goroutine.
+func (p *proposalPump) stop() {
+	p.cancel()
+	close(p.queue)
+	<-p.done
 }
 
 // streamLost reports a broken incoming stream, unless we are stopping.

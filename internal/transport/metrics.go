@@ -14,6 +14,9 @@ const (
 	dropUnknownPeer = "unknown_peer"
 	dropStopped     = "stopped"
 	dropWrongMember = "wrong_member"
+	// dropProposalBacklog: a forwarded proposal received while raft could
+	// not take proposals and proposalQueueSize more were waiting.
+	dropProposalBacklog = "proposal_backlog"
 )
 
 type metrics struct {

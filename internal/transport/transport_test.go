@@ -358,3 +358,31 @@ func rawPost(t *testing.T, url string, from, to, cid uint64, body []byte) *http.
 	}
 	return resp
 }
+
+// A forwarded proposal that raft cannot take yet (a member without a leader
+// blocks MsgProp until it learns one) must not hold up the messages behind
+// it on the same stream: the next one may be the heartbeat that names the
+// leader. Found by the pause-leader robustness scenario, where a resumed
+// old leader never heard from the new one.
+func TestBlockedProposalDoesNotStallStream(t *testing.T) {
+	release := make(chan struct{})
+	b := startNode(t, 2, "", withHook(func(m *raftpb.Message) error {
+		if m.GetType() == raftpb.MsgProp {
+			<-release
+		}
+		return nil
+	}))
+	defer close(release) // before b stops: its handler waits for Process
+	a := startNode(t, 1, "")
+	a.tr.AddPeer(2, []string{b.url})
+	a.tr.Send([]*raftpb.Message{msg(raftpb.MsgProp, 1, 2, 1)})
+	a.tr.Send([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, 2)})
+	waitFor(t, "the heartbeat behind a blocked proposal", func() bool {
+		for _, m := range b.raft.received() {
+			if m.GetType() == raftpb.MsgHeartbeat {
+				return true
+			}
+		}
+		return false
+	})
+}

@@ -69,14 +69,28 @@ type env struct {
 	w    *workload
 	rnd  *rand.Rand
 	long bool // the long random schedule: fault durations vary
+	// window bounds how late after its client's error a write of unknown
+	// outcome may still take effect: the longest fault plus settleMargin.
+	window time.Duration
 }
+
+// A write whose client gave up may still be applied once the fault that
+// held it ends: a paused leader resumes and commits what it had, a forwarded
+// proposal leaves a peer's queue. settleMargin covers an election, a client
+// timeout and a commit after the fault; fixed faults last up to 3 s.
+const (
+	settleMargin  = 5 * time.Second
+	defaultWindow = 3*time.Second + settleMargin
+)
 
 // faultDuration is 3 s in the CI run and, in the long run, random in [lo, hi].
 func (e *env) faultDuration(lo, hi time.Duration) time.Duration {
-	if !e.long {
-		return 3 * time.Second
+	d := 3 * time.Second
+	if e.long {
+		d = lo + time.Duration(e.rnd.Int64N(int64(hi-lo)+1))
 	}
-	return lo + time.Duration(e.rnd.Int64N(int64(hi-lo)+1))
+	e.window = max(e.window, d+settleMargin)
+	return d
 }
 
 // setFailpoint sets (value "") or clears a failpoint on a running member.
@@ -263,7 +277,7 @@ func runScenarioWatch(t *testing.T, sc scenario, sd uint64, wantViolation, wantW
 	w := newWorkload(sd)
 	var watchers []*watcher
 	for i := 0; i < 3; i++ {
-		wt, err := startWatcher(pc.Endpoints())
+		wt, err := startWatcher(pc.Endpoints(), w.now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,7 +287,7 @@ func runScenarioWatch(t *testing.T, sc scenario, sd uint64, wantViolation, wantW
 	if err := w.run(pc.Endpoints(), 8, 3); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, pc: pc, w: w, rnd: rand.New(rand.NewPCG(sd, 1)), long: os.Getenv("ROBUSTNESS_DURATION") != ""}
+	e := &env{t: t, pc: pc, w: w, rnd: rand.New(rand.NewPCG(sd, 1)), long: os.Getenv("ROBUSTNESS_DURATION") != "", window: defaultWindow}
 	pause(time.Second)
 	sc.run(e)
 	pause(time.Second)
@@ -299,26 +313,37 @@ func runScenarioWatch(t *testing.T, sc scenario, sd uint64, wantViolation, wantW
 		t.Errorf("LOST %d of %d acknowledged inserts, e.g. %v", len(missing), acked, missing[:min(5, len(missing))])
 	}
 	checkHashes(t, pc)
-	if err := checkWatchEvents(pc, w, watchers); err != nil {
+	// The watchers' log must run past the end of every unknown write's
+	// window to prove that write never took effect.
+	ops := w.rec.Operations()
+	var lastErr time.Duration
+	for _, op := range ops {
+		lastErr = max(lastErr, op.Output.(history.Response).ErrAt)
+	}
+	pause(lastErr + e.window - w.now())
+	obs, err := checkWatchEvents(pc, w, watchers)
+	if err != nil {
 		if wantWatchViolation {
 			t.Logf("watch check failed as the mutant requires: %v", err)
 		} else {
 			t.Errorf("watch guarantees violated: %v", err)
 		}
+		obs = nil // a log that failed its own checks settles nothing
 	} else if wantWatchViolation {
 		t.Errorf("the watch mutant was NOT caught: every watch check passed")
 	}
 
-	ops := w.rec.Operations()
 	// The set workload's inserts share the global revision but are not in
 	// the register history: revision gaps from other writers are allowed.
-	// An unknown write may take effect at most 15 s after its client gave up
-	// (longer than any fault here lasts).
-	res, err := history.CheckWithOptions(ops, history.Options{Timeout: 3 * time.Minute, OtherWriters: true, UnknownWindow: 15 * time.Second, VisualizationDir: t.TempDir()})
+	// An unknown write may take effect at most e.window after its client
+	// gave up. The watchers' log of the register keys settles most unknown
+	// outcomes before the search.
+	res, err := history.CheckWithOptions(ops, history.Options{Timeout: 3 * time.Minute, OtherWriters: true,
+		UnknownWindow: e.window, Observed: obs, VisualizationDir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("linearizability check: %v", err)
 	}
-	t.Logf("%d register ops (%d acknowledged writes), %d acknowledged inserts: linearizable=%v", len(ops), w.writes, acked, res.Ok())
+	t.Logf("%d register ops (%d acknowledged writes), %d acknowledged inserts: %v", len(ops), w.writes, acked, res)
 	switch {
 	case wantViolation && res.Ok():
 		t.Errorf("the mutant was NOT caught: history is linearizable")
@@ -328,18 +353,20 @@ func runScenarioWatch(t *testing.T, sc scenario, sd uint64, wantViolation, wantW
 }
 
 // checkWatchEvents writes a fence, reads the final register state and
-// checks every watcher against it and against the acknowledged writes.
-func checkWatchEvents(pc *testutil.ProcCluster, w *workload, ws []*watcher) error {
+// checks every watcher against it and against the acknowledged writes. It
+// returns what the watchers saw as the register keys' write log.
+func checkWatchEvents(pc *testutil.ProcCluster, w *workload, ws []*watcher) (*history.Observation, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cli := pc.Client()
 	fence, err := cli.Put(ctx, "reg/zz-fence", "fence")
 	if err != nil {
-		return fmt.Errorf("fence write: %v", err)
+		return nil, fmt.Errorf("fence write: %v", err)
 	}
+	until := w.now()
 	resp, err := cli.Get(ctx, "reg/", clientv3.WithPrefix())
 	if err != nil {
-		return fmt.Errorf("final read: %v", err)
+		return nil, fmt.Errorf("final read: %v", err)
 	}
 	final := map[string]string{}
 	for _, kv := range resp.Kvs {
@@ -352,7 +379,15 @@ func checkWatchEvents(pc *testutil.ProcCluster, w *workload, ws []*watcher) erro
 	}
 	w.mu.Unlock()
 	acked["fence"] = fence.Header.Revision
-	return checkWatchers(ws, fence.Header.Revision, final, acked)
+	events, err := checkWatchers(ws, fence.Header.Revision, final, acked)
+	if err != nil {
+		return nil, err
+	}
+	obs := &history.Observation{Until: until}
+	for _, e := range events {
+		obs.Events = append(obs.Events, history.ObservedEvent{Key: e.key, Value: e.value, Delete: e.delete, Rev: e.rev, SeenAt: e.seen})
+	}
+	return obs, nil
 }
 
 func envList(spec string) []string {

@@ -16,6 +16,7 @@ type watchEvent struct {
 	key    string
 	value  string
 	delete bool
+	seen   time.Duration // on the workload's clock; not part of the event
 }
 
 // watcher follows the register keys from the first revision, through
@@ -29,7 +30,7 @@ type watcher struct {
 	done   chan struct{}
 }
 
-func startWatcher(eps []string) (*watcher, error) {
+func startWatcher(eps []string, now func() time.Duration) (*watcher, error) {
 	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, err
@@ -46,10 +47,11 @@ func startWatcher(eps []string) (*watcher, error) {
 				w.mu.Unlock()
 				return
 			}
+			seen := now()
 			w.mu.Lock()
 			for _, ev := range resp.Events {
 				w.events = append(w.events, watchEvent{
-					rev: ev.Kv.ModRevision, key: string(ev.Kv.Key), value: string(ev.Kv.Value), delete: ev.Type == clientv3.EventTypeDelete,
+					rev: ev.Kv.ModRevision, key: string(ev.Kv.Key), value: string(ev.Kv.Value), delete: ev.Type == clientv3.EventTypeDelete, seen: seen,
 				})
 			}
 			w.mu.Unlock()
@@ -72,15 +74,16 @@ func (w *watcher) stop() {
 // checkWatchers waits until every watcher has reached revision `upTo`, then
 // checks: events in revision order with no duplicate, every watcher saw
 // exactly the same events (no gaps on any), every acknowledged register
-// write is among them, and replaying them gives the final state.
-func checkWatchers(ws []*watcher, upTo int64, final map[string]string, acked map[string]int64) error {
+// write is among them, and replaying them gives the final state. It returns
+// the events, each with the earliest time a watcher saw it.
+func checkWatchers(ws []*watcher, upTo int64, final map[string]string, acked map[string]int64) ([]watchEvent, error) {
 	deadline := time.Now().Add(15 * time.Second)
 	var lists [][]watchEvent
 	for i, w := range ws {
 		for {
 			evs, err := w.snapshot()
 			if err != nil {
-				return fmt.Errorf("watcher %d ended with an error: %v", i, err)
+				return nil, fmt.Errorf("watcher %d ended with an error: %v", i, err)
 			}
 			if len(evs) > 0 && evs[len(evs)-1].rev >= upTo {
 				lists = append(lists, evs)
@@ -91,7 +94,7 @@ func checkWatchers(ws []*watcher, upTo int64, final map[string]string, acked map
 				if len(evs) > 0 {
 					last = evs[len(evs)-1].rev
 				}
-				return fmt.Errorf("watcher %d stopped at revision %d, want %d", i, last, upTo)
+				return nil, fmt.Errorf("watcher %d stopped at revision %d, want %d", i, last, upTo)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -100,22 +103,25 @@ func checkWatchers(ws []*watcher, upTo int64, final map[string]string, acked map
 		seen := map[string]bool{}
 		for j, e := range evs {
 			if j > 0 && e.rev < evs[j-1].rev {
-				return fmt.Errorf("watcher %d: revision %d after %d (out of order)", i, e.rev, evs[j-1].rev)
+				return nil, fmt.Errorf("watcher %d: revision %d after %d (out of order)", i, e.rev, evs[j-1].rev)
 			}
 			id := fmt.Sprintf("%d/%s", e.rev, e.key)
 			if seen[id] {
-				return fmt.Errorf("watcher %d: duplicate event %s", i, id)
+				return nil, fmt.Errorf("watcher %d: duplicate event %s", i, id)
 			}
 			seen[id] = true
 		}
 	}
 	for i := 1; i < len(lists); i++ {
 		if len(lists[i]) != len(lists[0]) {
-			return fmt.Errorf("watcher %d got %d events, watcher 0 got %d (a gap on one of them)", i, len(lists[i]), len(lists[0]))
+			return nil, fmt.Errorf("watcher %d got %d events, watcher 0 got %d (a gap on one of them)", i, len(lists[i]), len(lists[0]))
 		}
 		for j := range lists[0] {
-			if lists[i][j] != lists[0][j] {
-				return fmt.Errorf("watchers 0 and %d differ at event %d: %+v vs %+v", i, j, lists[0][j], lists[i][j])
+			a, b := lists[0][j], lists[i][j]
+			lists[0][j].seen = min(a.seen, b.seen)
+			a.seen, b.seen = 0, 0
+			if a != b {
+				return nil, fmt.Errorf("watchers 0 and %d differ at event %d: %+v vs %+v", i, j, lists[0][j], lists[i][j])
 			}
 		}
 	}
@@ -131,18 +137,18 @@ func checkWatchers(ws []*watcher, upTo int64, final map[string]string, acked map
 	}
 	for v, rev := range acked {
 		if got, ok := byValue[v]; !ok || got != rev {
-			return fmt.Errorf("acknowledged write %q at revision %d: watchers saw it at %d (present %v)", v, rev, got, ok)
+			return nil, fmt.Errorf("acknowledged write %q at revision %d: watchers saw it at %d (present %v)", v, rev, got, ok)
 		}
 	}
 	for k, v := range final {
 		if state[k] != v {
-			return fmt.Errorf("replaying the events gives %s=%q, the store has %q", k, state[k], v)
+			return nil, fmt.Errorf("replaying the events gives %s=%q, the store has %q", k, state[k], v)
 		}
 	}
 	for k, v := range state {
 		if _, ok := final[k]; !ok {
-			return fmt.Errorf("replaying the events leaves %s=%q, which the store does not have", k, v)
+			return nil, fmt.Errorf("replaying the events leaves %s=%q, which the store does not have", k, v)
 		}
 	}
-	return nil
+	return lists[0], nil
 }

@@ -1,8 +1,10 @@
 package history
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,6 +47,38 @@ type Options struct {
 	// NoVisualization skips the second, verbose search that an Illegal
 	// verdict otherwise triggers.
 	NoVisualization bool
+	// Observed, when set, is the complete write log of the recorded keys
+	// (what a watch from the first revision delivered). It settles unknown
+	// outcomes that no read settles; see Observation.
+	Observed *Observation
+}
+
+// Observation is every write to the recorded keys that took effect before
+// Until, in revision order: a watch on those keys from the first revision,
+// read up to a write acknowledged at Until. With it, an unknown-outcome
+// write is settled before the search:
+//   - a put or CAS whose (key, value) no other write produces and that the
+//     log holds was applied at the logged revision, before the log's first
+//     observer saw it;
+//   - a put or CAS absent from the log, and a delete on a key whose logged
+//     deletions the acknowledged deletes all explain, had no effect (or, for
+//     a delete, one that changes nothing), provided that UnknownWindow is set
+//     and its window closed before Until; such a write is dropped.
+//
+// The log is evidence from the system under test, so check it on its own
+// (order, no gaps, replay equals the final state) before passing it here;
+// a log that contradicts the reads makes the history Illegal, not Ok.
+type Observation struct {
+	Events []ObservedEvent
+	Until  time.Duration // on the Recorder's clock
+}
+
+// ObservedEvent is one logged write: a put of Value, or a deletion.
+type ObservedEvent struct {
+	Key, Value string
+	Delete     bool
+	Rev        int64
+	SeenAt     time.Duration // when an observer first saw it (Recorder clock)
 }
 
 // Result is the verdict of a check.
@@ -54,9 +88,10 @@ type Result struct {
 	// Operations is the number of operations searched: the input minus
 	// failed reads.
 	Operations int
-	// Unknown counts writes with an unknown outcome that no read resolved;
-	// Resolved counts those a read proved applied (see the package doc).
-	Unknown, Resolved int
+	// Unknown counts writes with an unknown outcome left to the search;
+	// Resolved counts those a read or the Observation proved applied, and
+	// Dropped those the Observation proved had no effect.
+	Unknown, Resolved, Dropped int
 	// VisualizationPath is the porcupine HTML rendering of an Illegal
 	// history (open it in a browser), or empty.
 	VisualizationPath string
@@ -68,8 +103,8 @@ type Result struct {
 func (r Result) Ok() bool { return r.Outcome == porcupine.Ok }
 
 func (r Result) String() string {
-	s := fmt.Sprintf("%s: %d ops (%d unknown outcomes, %d resolved by reads) in %v",
-		r.Outcome, r.Operations, r.Unknown, r.Resolved, r.Elapsed.Round(time.Millisecond))
+	s := fmt.Sprintf("%s: %d ops (%d unknown outcomes; %d proved applied, %d proved without effect) in %v",
+		r.Outcome, r.Operations, r.Unknown, r.Resolved, r.Dropped, r.Elapsed.Round(time.Millisecond))
 	if r.VisualizationPath != "" {
 		s += ", visualization " + r.VisualizationPath
 	}
@@ -84,7 +119,7 @@ func Check(ops []porcupine.Operation, timeout time.Duration) (Result, error) {
 
 // CheckWithOptions is Check with every knob.
 func CheckWithOptions(ops []porcupine.Operation, opts Options) (Result, error) {
-	prepared, m, res, err := prepare(ops, opts.UnknownWindow)
+	prepared, m, res, err := prepare(ops, opts.UnknownWindow, opts.Observed)
 	if err != nil {
 		return Result{}, err
 	}
@@ -134,9 +169,11 @@ type keyValue struct{ key, value string }
 //   - an unknown-outcome put or CAS whose (key, value) no other write
 //     produces and that some read returned is resolved: it was applied at
 //     the mod revision the read saw, before that read returned;
+//   - an unknown-outcome write that obs settles is resolved or dropped (see
+//     Observation);
 //   - values that no read returns and no CAS expects (for their key)
 //     collapse into one placeholder, which keeps equivalent states equal.
-func prepare(ops []porcupine.Operation, window time.Duration) ([]porcupine.Operation, *kvModel, Result, error) {
+func prepare(ops []porcupine.Operation, window time.Duration, obs *Observation) ([]porcupine.Operation, *kvModel, Result, error) {
 	type rec struct {
 		op   porcupine.Operation
 		req  Request
@@ -201,6 +238,18 @@ func prepare(ops []porcupine.Operation, window time.Duration) ([]porcupine.Opera
 		}
 	}
 
+	settle := newSettler(obs, window)
+	for _, r := range recs {
+		if r.resp.Unknown {
+			continue
+		}
+		settle.acknowledged(r.op.Call, r.op.Return, r.resp.Rev)
+		if r.req.Kind == OpDelete && r.resp.Deleted == 1 {
+			settle.explained[keyRev{r.req.Key, r.resp.Rev}] = true
+		}
+	}
+	settle.sortBounds()
+
 	m := &kvModel{values: []string{"<unobserved>"}}
 	keyID := map[string]int32{}
 	valID := map[string]int32{}
@@ -257,12 +306,30 @@ func prepare(ops []porcupine.Operation, window time.Duration) ([]porcupine.Opera
 		op := porcupine.Operation{ClientId: r.op.ClientId, Input: in, Call: r.op.Call, Output: o, Return: r.op.Return}
 		if o.unknown {
 			kv := keyValue{r.req.Key, r.req.Value}
-			if seen, ok := firstSeen[kv]; ok && r.req.Kind != OpDelete && writers[kv] == 1 {
+			seen, readSaw := firstSeen[kv]
+			unique := r.req.Kind != OpDelete && writers[kv] == 1
+			logged, inLog := settle.logged(kv)
+			switch {
+			case unique && inLog:
+				// Resolved: the log holds the value only this write produces.
+				*o = output{rev: logged.Rev, succeeded: true, resolved: true, resp: r.resp}
+				op.Return = int64(logged.SeenAt)
+				if readSaw {
+					op.Return = min(op.Return, seen.ret)
+				}
+				op.Return = max(op.Return, op.Call)
+				res.Resolved++
+			case settle.withoutEffect(r.req, r.resp, r.op.Call, unique):
+				// Before the read rule: a read of a write the log says
+				// never happened must stay unexplained (Illegal).
+				res.Dropped++
+				continue
+			case unique && readSaw:
 				// Resolved: a read saw the value only this write produces.
 				*o = output{rev: seen.modRev, succeeded: true, resolved: true, resp: r.resp}
 				op.Return = max(seen.ret, op.Call)
 				res.Resolved++
-			} else {
+			default:
 				sh := shape{kind: r.req.Kind, key: in.key, val: in.val, expect: in.expect}
 				if r.req.Kind == OpDelete {
 					sh.val, sh.expect = valAbsent, valAbsent
@@ -287,5 +354,114 @@ func prepare(ops []porcupine.Operation, window time.Duration) ([]porcupine.Opera
 		}
 		out = append(out, op)
 	}
+	res.Operations -= res.Dropped
 	return out, m, res, nil
+}
+
+type keyRev struct {
+	key string
+	rev int64
+}
+
+// settler answers what an Observation proves about unknown outcomes.
+type settler struct {
+	obs       *Observation
+	window    time.Duration
+	byValue   map[keyValue]ObservedEvent
+	ambiguous map[keyValue]bool // (key, value) logged more than once
+	deletions map[string][]ObservedEvent
+	explained map[keyRev]bool // deletions an acknowledged delete made
+	// Acknowledged operations as (time, revision) bounds: byReturn sorted
+	// by return time with the running maximum revision, byCall sorted by
+	// call time with the minimum revision of it and every later call.
+	byReturn, byCall []timeRev
+}
+
+type timeRev struct{ at, rev int64 }
+
+// acknowledged adds a known operation: its effect (or its read) lies
+// between call and ret, at revision rev.
+func (s *settler) acknowledged(call, ret, rev int64) {
+	s.byReturn = append(s.byReturn, timeRev{ret, rev})
+	s.byCall = append(s.byCall, timeRev{call, rev})
+}
+
+func (s *settler) sortBounds() {
+	slices.SortFunc(s.byReturn, func(a, b timeRev) int { return cmp.Compare(a.at, b.at) })
+	for i := 1; i < len(s.byReturn); i++ {
+		s.byReturn[i].rev = max(s.byReturn[i].rev, s.byReturn[i-1].rev)
+	}
+	slices.SortFunc(s.byCall, func(a, b timeRev) int { return cmp.Compare(a.at, b.at) })
+	for i := len(s.byCall) - 2; i >= 0; i-- {
+		s.byCall[i].rev = min(s.byCall[i].rev, s.byCall[i+1].rev)
+	}
+}
+
+// revisionsBetween bounds the revision of a write that took effect between
+// times from and to: above lo, the largest revision an operation reported
+// before returning by from, and at most hi, the smallest revision an
+// operation called at or after to reported.
+func (s *settler) revisionsBetween(from, to int64) (lo, hi int64) {
+	lo, hi = 0, math.MaxInt64
+	if i, _ := slices.BinarySearchFunc(s.byReturn, from+1, func(e timeRev, t int64) int { return cmp.Compare(e.at, t) }); i > 0 {
+		lo = s.byReturn[i-1].rev
+	}
+	if i, _ := slices.BinarySearchFunc(s.byCall, to, func(e timeRev, t int64) int { return cmp.Compare(e.at, t) }); i < len(s.byCall) {
+		hi = s.byCall[i].rev
+	}
+	return lo, hi
+}
+
+func newSettler(obs *Observation, window time.Duration) *settler {
+	s := &settler{obs: obs, window: window, byValue: map[keyValue]ObservedEvent{},
+		ambiguous: map[keyValue]bool{}, deletions: map[string][]ObservedEvent{}, explained: map[keyRev]bool{}}
+	if obs == nil {
+		return s
+	}
+	for _, ev := range obs.Events {
+		if ev.Delete {
+			s.deletions[ev.Key] = append(s.deletions[ev.Key], ev)
+			continue
+		}
+		kv := keyValue{ev.Key, ev.Value}
+		if _, dup := s.byValue[kv]; dup {
+			s.ambiguous[kv] = true
+		}
+		s.byValue[kv] = ev
+	}
+	return s
+}
+
+// logged returns the log's only write of kv.
+func (s *settler) logged(kv keyValue) (ObservedEvent, bool) {
+	ev, ok := s.byValue[kv]
+	return ev, ok && !s.ambiguous[kv]
+}
+
+// withoutEffect reports whether the log proves that an unknown-outcome
+// write changed nothing: its window closed before the log ends, and either
+// it is a unique put or CAS the log lacks, or it is a delete and every
+// logged deletion of its key that it could have made (seen after its call,
+// at a revision the acknowledged operations allow between its call and the
+// end of its window) was made by an acknowledged delete.
+func (s *settler) withoutEffect(req Request, resp Response, call int64, unique bool) bool {
+	if s.obs == nil || s.window <= 0 || resp.ErrAt+s.window > s.obs.Until {
+		return false
+	}
+	switch req.Kind {
+	case OpPut, OpCAS:
+		_, present := s.byValue[keyValue{req.Key, req.Value}]
+		return unique && !present
+	case OpDelete:
+		end := int64(max(resp.ErrAt, time.Duration(call)) + s.window)
+		lo, hi := s.revisionsBetween(call, end)
+		for _, ev := range s.deletions[req.Key] {
+			possible := int64(ev.SeenAt) >= call && ev.Rev > lo && ev.Rev <= hi
+			if possible && !s.explained[keyRev{req.Key, ev.Rev}] {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

@@ -88,7 +88,7 @@ func refStep(req Request, resp Response, rev int64, store map[string]simCell) (i
 		}
 	case OpPut:
 		nrev++
-		nstore = write(simCell{req.Value, true, nrev})
+		nstore = write(simCell{value: req.Value, exists: true, modRev: nrev})
 		if !resp.Unknown && resp.Rev != nrev {
 			return 0, nil, false
 		}
@@ -104,7 +104,7 @@ func refStep(req Request, resp Response, rev int64, store map[string]simCell) (i
 		holds := (req.Expect == "" && !cur.exists) || (cur.exists && cur.value == req.Expect)
 		if holds {
 			nrev++
-			nstore = write(simCell{req.Value, true, nrev})
+			nstore = write(simCell{value: req.Value, exists: true, modRev: nrev})
 		}
 		if !resp.Unknown && resp.Succeeded != holds {
 			return 0, nil, false

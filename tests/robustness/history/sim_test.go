@@ -54,6 +54,7 @@ type simCell struct {
 	value  string
 	exists bool
 	modRev int64
+	at     int64 // when the write that made this state took effect
 }
 
 // simulate runs a seeded simulation of clients against an in-memory store
@@ -139,6 +140,7 @@ func simulate(seed uint64, cfg simConfig) ([]simOp, map[string][]simCell) {
 		if !op.applied || op.readFailed {
 			continue
 		}
+		now := op.lin
 		if cfg.otherWriters && rnd.IntN(5) == 0 {
 			rev += 1 + rnd.Int64N(3)
 		}
@@ -148,17 +150,17 @@ func simulate(seed uint64, cfg simConfig) ([]simOp, map[string][]simCell) {
 			op.resp = Response{Value: cur.value, Exists: cur.exists, ModRev: cur.modRev}
 		case OpPut:
 			rev++
-			set(op.req.Key, simCell{op.req.Value, true, rev})
+			set(op.req.Key, simCell{op.req.Value, true, rev, now})
 		case OpDelete:
 			if cur.exists {
 				rev++
-				set(op.req.Key, simCell{modRev: rev})
+				set(op.req.Key, simCell{modRev: rev, at: now})
 				op.resp.Deleted = 1
 			}
 		case OpCAS:
 			if (op.req.Expect == "" && !cur.exists) || (cur.exists && cur.value == op.req.Expect) {
 				rev++
-				set(op.req.Key, simCell{op.req.Value, true, rev})
+				set(op.req.Key, simCell{op.req.Value, true, rev, now})
 				op.resp.Succeeded = true
 			}
 		}
@@ -226,4 +228,25 @@ func makeStale(ops []simOp, timeline map[string][]simCell) (int, bool) {
 		return i, true
 	}
 	return 0, false
+}
+
+// observe returns the simulated store's write log, as a watch that sees
+// each write up to 20 time units after it took effect would deliver it,
+// read to a moment after every simulated operation and window.
+func observe(seed uint64, ops []simOp, timeline map[string][]simCell, window int64) *Observation {
+	rnd := rand.New(rand.NewPCG(seed, 0x0b5))
+	obs := &Observation{}
+	var end int64
+	for _, op := range ops {
+		end = max(end, op.ret, op.lin)
+	}
+	obs.Until = time.Duration(end + window + 1)
+	for key, cells := range timeline {
+		for _, c := range cells {
+			obs.Events = append(obs.Events, ObservedEvent{Key: key, Value: c.value, Delete: !c.exists,
+				Rev: c.modRev, SeenAt: time.Duration(c.at + rnd.Int64N(20))})
+		}
+	}
+	slices.SortFunc(obs.Events, func(a, b ObservedEvent) int { return cmp.Compare(a.Rev, b.Rev) })
+	return obs
 }
