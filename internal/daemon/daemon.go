@@ -218,15 +218,14 @@ func (d *Daemon) start() error {
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); _ = hs.Serve(ln) }()
 	}
-	d.grpc = grpc.NewServer(
+	d.grpc = grpcapi.NewServer(grpcapi.Config{Server: d.srv, MaxTxnOps: cfg.MaxTxnOps, ElectionTimeout: cfg.ElectionTimeout,
+		Raft: raftInfo{n: node, fs: fs, dirs: []string{filepath.Join(memberDir, "wal"), filepath.Join(memberDir, "snap")}}},
 		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes+512*1024),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
 	)
-	grpcapi.Register(d.grpc, grpcapi.Config{Server: d.srv, MaxTxnOps: cfg.MaxTxnOps, ElectionTimeout: cfg.ElectionTimeout,
-		Raft: raftInfo{n: node, fs: fs, dirs: []string{filepath.Join(memberDir, "wal"), filepath.Join(memberDir, "snap")}}})
 	mux := d.httpMux()
 	for _, sl := range d.clientLns {
 		d.wg.Add(2)

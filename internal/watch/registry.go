@@ -219,9 +219,11 @@ func (r *Registry) Notify(rev int64, evs []mvcc.Event) {
 		})
 	}
 	var stripped []mvcc.Event // evs without PrevKV, built once for every watcher that wants all of evs
+	caches := eventCaches{n: len(evs)}
 	for _, w := range r.touched {
 		w.touched = false
 		var out []mvcc.Event
+		var cs []*EventCache
 		if len(w.batch) == len(evs) && !w.noPut && !w.noDelete {
 			if w.prevKV {
 				out = evs
@@ -235,15 +237,16 @@ func (r *Registry) Notify(rev int64, evs []mvcc.Event) {
 				}
 				out = stripped
 			}
+			cs = caches.all(w.prevKV)
 		} else {
-			out = r.selectEvents(w, evs, w.batch)
+			out, cs = r.selectEvents(w, evs, w.batch, &caches)
 		}
 		w.batch = w.batch[:0]
 		if len(out) == 0 {
 			w.minRev = max(w.minRev, rev+1)
 			continue
 		}
-		if ok, missed := r.sendEventsLocked(w, out, rev); !ok {
+		if ok, missed := r.sendEventsLocked(w, out, cs, rev); !ok {
 			r.unsyncLocked(w, missed)
 			continue
 		}
@@ -253,9 +256,10 @@ func (r *Registry) Notify(rev int64, evs []mvcc.Event) {
 	r.touched = r.touched[:0]
 }
 
-// selectEvents returns a new slice of evs[idx...] filtered and stripped for w.
-func (r *Registry) selectEvents(w *watcher, evs []mvcc.Event, idx []int32) []mvcc.Event {
+// selectEvents returns a new slice of evs[idx...] filtered and stripped for w, with their cache slots.
+func (r *Registry) selectEvents(w *watcher, evs []mvcc.Event, idx []int32, caches *eventCaches) ([]mvcc.Event, []*EventCache) {
 	out := make([]mvcc.Event, 0, len(idx))
+	cs := make([]*EventCache, 0, len(idx))
 	for _, i := range idx {
 		ev := evs[i]
 		if w.filtered(&ev) {
@@ -265,8 +269,9 @@ func (r *Registry) selectEvents(w *watcher, evs []mvcc.Event, idx []int32) []mvc
 			ev.PrevKV = nil
 		}
 		out = append(out, ev)
+		cs = append(cs, caches.at(int(i), w.prevKV))
 	}
-	return out
+	return out, cs
 }
 
 // Restored tells the registry that the store was replaced (a snapshot was installed) and is now at rev. Every
@@ -344,6 +349,7 @@ type syncGroup struct {
 	prevKV   bool
 	ws       []member
 	evs      []mvcc.Event
+	caches   eventCaches // of evs, shared by the group's watchers
 	more     bool
 	err      error
 }
@@ -415,6 +421,7 @@ func (r *Registry) syncPass() (progressed bool, remaining int) {
 	for i := 0; i < len(order); i++ { // order grows when a compacted read is split
 		g := order[i]
 		g.evs, g.more, g.err = r.src.Events(g.key, g.end, g.from, to, g.prevKV, maxRevsPerSync)
+		g.caches = eventCaches{n: len(g.evs)}
 		if !errors.Is(g.err, mvcc.ErrCompacted) || len(g.ws) < 2 {
 			continue
 		}
@@ -475,9 +482,11 @@ func (r *Registry) catchUpLocked(w *watcher, g *syncGroup, to int64) bool {
 	if next <= w.minRev {
 		return false
 	}
-	evs := g.evs[sort.Search(len(g.evs), func(i int) bool { return g.evs[i].KV.ModRevision >= w.minRev }):]
-	out := make([]mvcc.Event, 0, len(evs))
-	for _, ev := range evs {
+	first := sort.Search(len(g.evs), func(i int) bool { return g.evs[i].KV.ModRevision >= w.minRev })
+	out := make([]mvcc.Event, 0, len(g.evs)-first)
+	cs := make([]*EventCache, 0, len(g.evs)-first)
+	for i := first; i < len(g.evs); i++ {
+		ev := g.evs[i]
 		if w.filtered(&ev) {
 			continue
 		}
@@ -485,9 +494,10 @@ func (r *Registry) catchUpLocked(w *watcher, g *syncGroup, to int64) bool {
 			ev.PrevKV = nil
 		}
 		out = append(out, ev)
+		cs = append(cs, g.caches.at(i, w.prevKV))
 	}
 	if len(out) > 0 {
-		if ok, missed := r.sendEventsLocked(w, out, to); !ok {
+		if ok, missed := r.sendEventsLocked(w, out, cs, to); !ok {
 			if missed > w.minRev {
 				w.minRev = missed
 				return true

@@ -441,3 +441,47 @@ func sortedInts(v []int) []int {
 	}
 	return v
 }
+
+// Every response carrying the same event in the same form shares one cache slot (the API layer encodes each
+// event once); a different form (with PrevKV) has its own slot; a cached encoding is computed once.
+func TestEventCachesShared(t *testing.T) {
+	h := newHarness(t, Config{})
+	s1, s2 := h.r.NewStream(), h.r.NewStream()
+	h.create(s1, CreateRequest{WatchID: 1, Key: []byte("a")})
+	h.create(s1, CreateRequest{WatchID: 2, Key: []byte("a"), End: []byte("c")})
+	h.create(s2, CreateRequest{WatchID: 1, Key: []byte("a")})
+	h.create(s2, CreateRequest{WatchID: 2, Key: []byte("a"), PrevKV: true})
+	h.create(s2, CreateRequest{WatchID: 3, Key: []byte("b")}) // sees only part of the batch
+	drainResponses(s1)
+	drainResponses(s2)
+	h.txn(putOp("a", "1"), putOp("b", "1"))
+	got := map[string]Response{}
+	for name, s := range map[string]*Stream{"s1": s1, "s2": s2} {
+		for _, r := range drainResponses(s) {
+			if len(r.Caches) != len(r.Events) {
+				t.Fatalf("%s id=%d: %d caches for %d events", name, r.WatchID, len(r.Caches), len(r.Events))
+			}
+			got[fmt.Sprintf("%s/%d", name, r.WatchID)] = r
+		}
+	}
+	a := got["s1/1"].Caches[0]
+	if a == nil || got["s2/1"].Caches[0] != a || got["s1/2"].Caches[0] != a {
+		t.Fatal("watchers of the same event in the same form do not share its cache slot")
+	}
+	if got["s2/2"].Caches[0] == a {
+		t.Fatal("the PrevKV form shares the slot of the plain form")
+	}
+	if got["s2/3"].Caches[0] != got["s1/2"].Caches[1] {
+		t.Fatal("a watcher of part of the batch does not share the slot of its event")
+	}
+	calls := 0
+	enc := func() []byte { calls++; return []byte("x") }
+	for _, k := range []string{"s1/1", "s2/1", "s1/2"} {
+		if b := got[k].Caches[0].Bytes(enc); string(b) != "x" {
+			t.Fatalf("%s: cached %q", k, b)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("encoded %d times, want once", calls)
+	}
+}

@@ -2,6 +2,7 @@ package watch
 
 import (
 	"bytes"
+	"sync"
 
 	"github.com/cairn-db/cairn/internal/mvcc"
 )
@@ -39,6 +40,9 @@ type Response struct {
 	// Revision is the header revision: the registry's revision when the response was made.
 	Revision int64
 	Events   []mvcc.Event
+	// Caches, when not nil, holds one slot per event of Events: the slot is shared by every response carrying
+	// the same event in the same form (with or without PrevKV), so the API layer encodes it once for all.
+	Caches []*EventCache
 	// Fragment: more fragments of this response follow (only for watchers created with Fragment).
 	Fragment bool
 	// ProgressNotify marks a progress notification (no events). etcd's wire format has no such field: it is
@@ -279,7 +283,7 @@ func (r *Registry) trySendLocked(s *Stream, resp Response) bool {
 // the first response that finds no room and returns false with that response's first revision (everything
 // before it was queued). A fragmented response is all or nothing: once its first fragment is queued, the rest
 // go to the backlog if the queue fills.
-func (r *Registry) sendEventsLocked(w *watcher, evs []mvcc.Event, rev int64) (ok bool, missed int64) {
+func (r *Registry) sendEventsLocked(w *watcher, evs []mvcc.Event, cs []*EventCache, rev int64) (ok bool, missed int64) {
 	s := w.s
 	if s.closed {
 		return true, 0
@@ -298,11 +302,11 @@ func (r *Registry) sendEventsLocked(w *watcher, evs []mvcc.Event, rev int64) (ok
 			}
 			size += eventSize(&evs[i])
 		}
-		if !r.sendResponseLocked(w, Response{WatchID: w.id, Revision: rev, Events: chunk}, size) {
+		if !r.sendResponseLocked(w, Response{WatchID: w.id, Revision: rev, Events: chunk, Caches: cs[:len(chunk)]}, size) {
 			return false, chunk[0].KV.ModRevision
 		}
 		w.sentSinceProgress = true
-		evs = evs[len(chunk):]
+		evs, cs = evs[len(chunk):], cs[len(chunk):]
 	}
 	return true, 0
 }
@@ -352,14 +356,14 @@ func (r *Registry) fragments(resp Response) []Response {
 		sz := eventSize(&evs[i])
 		if i > start && (size+sz > budget || (maxEvs > 0 && i-start >= maxEvs)) {
 			f := resp
-			f.Events, f.Fragment = evs[start:i], true
+			f.Events, f.Caches, f.Fragment = evs[start:i], resp.Caches[start:i], true
 			out = append(out, f)
 			start, size = i, 0
 		}
 		size += sz
 	}
 	f := resp
-	f.Events = evs[start:]
+	f.Events, f.Caches = evs[start:], resp.Caches[start:]
 	return append(out, f)
 }
 
@@ -371,3 +375,44 @@ func eventSize(ev *mvcc.Event) int {
 	}
 	return n
 }
+
+// EventCache memoizes one event's encoding for the API layer. The registry gives every event it delivers a slot
+// per form (with or without PrevKV), shared by all the responses that carry it, so that with thousands of
+// watchers on one key the event is encoded once, not once per watcher. Safe for concurrent use.
+type EventCache struct {
+	once sync.Once
+	b    []byte
+}
+
+// Bytes returns the cached encoding, calling encode the first time. On a nil cache it just calls encode.
+func (c *EventCache) Bytes(encode func() []byte) []byte {
+	if c == nil {
+		return encode()
+	}
+	c.once.Do(func() { c.b = encode() })
+	return c.b
+}
+
+// eventCaches hands out the cache slots of one batch of n events, allocated per form on first use.
+type eventCaches struct {
+	n     int
+	slots [2][]*EventCache // [0]: events without PrevKV, [1]: with
+}
+
+func (c *eventCaches) all(withPrevKV bool) []*EventCache {
+	form := 0
+	if withPrevKV {
+		form = 1
+	}
+	if c.slots[form] == nil {
+		arr := make([]EventCache, c.n)
+		ptrs := make([]*EventCache, c.n)
+		for i := range arr {
+			ptrs[i] = &arr[i]
+		}
+		c.slots[form] = ptrs
+	}
+	return c.slots[form]
+}
+
+func (c *eventCaches) at(i int, withPrevKV bool) *EventCache { return c.all(withPrevKV)[i] }

@@ -33,7 +33,8 @@ type Config struct {
 	ElectionTimeout time.Duration // for WithRequireLeader watch streams
 }
 
-// Register adds the KV, Watch, Maintenance and Cluster services to g.
+// Register adds the KV, Watch, Maintenance and Cluster services to g, which
+// must have been made with serverCodec: use NewServer.
 func Register(g *grpc.Server, cfg Config) {
 	kv := &kvServer{s: cfg.Server, maxTxnOps: cfg.MaxTxnOps}
 	pb.RegisterKVServer(g, kv)

@@ -23,6 +23,7 @@ type watchServer struct {
 	kv              *kvServer
 	reg             *watch.Registry
 	electionTimeout time.Duration
+	headers         headerCache
 }
 
 func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
@@ -59,7 +60,7 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 				// member, where it resumes from its last revision.
 				return rpctypes.ErrGRPCStopped
 			}
-			if err := stream.Send(w.toPB(resp)); err != nil {
+			if err := stream.SendMsg(w.message(&resp)); err != nil {
 				return err
 			}
 		case err := <-errc:
@@ -114,6 +115,20 @@ func (w *watchServer) recvLoop(stream pb.Watch_WatchServer, ws *watch.Stream) er
 			ws.RequestProgress()
 		}
 	}
+}
+
+// message is what the send loop hands to gRPC for r: an events response
+// assembled from its pre-encoded parts (see watchcodec.go), anything else
+// converted to a WatchResponse.
+func (w *watchServer) message(r *watch.Response) any {
+	if !assemblable(r) {
+		return w.toPB(*r)
+	}
+	term := w.kv.s.Term()
+	hdr := w.headers.get(r.Revision, term, func() *pb.ResponseHeader {
+		return &pb.ResponseHeader{ClusterId: w.kv.s.ClusterID(), MemberId: w.kv.s.MemberID(), Revision: r.Revision, RaftTerm: term}
+	})
+	return assemble(hdr, r)
 }
 
 func (w *watchServer) toPB(r watch.Response) *pb.WatchResponse {
