@@ -16,6 +16,7 @@ type metrics struct {
 	proposalsFailed  prometheus.Counter
 	readIndexRounds  prometheus.Counter
 	watchNotify      prometheus.Histogram
+	watchSendDelay   prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -31,9 +32,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		readIndexRounds:  prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cairn", Subsystem: "server", Name: "read_index_rounds_total", Help: "ReadIndex rounds (each serves every linearizable read waiting when it starts)."}),
 		watchNotify: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "cairn", Subsystem: "watch", Name: "notify_duration_seconds",
 			Help: "Time the applier spends handing one applied batch's events to every matching watcher's queue (the fan-out, short of the network send).", Buckets: prometheus.ExponentialBuckets(0.000001, 2, 24)}),
+		watchSendDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "cairn", Subsystem: "watch", Name: "send_delay_seconds",
+			Help: "Time from an events response being queued for a watcher (at apply, or when caught up from history) to its send loop handing it to gRPC.", Buckets: prometheus.ExponentialBuckets(0.00001, 2, 22)}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.applyDuration, m.appliedEntries, m.appliedIndex, m.keys, m.revision, m.snapshotDuration, m.proposalsFailed, m.readIndexRounds, m.watchNotify)
+		reg.MustRegister(m.applyDuration, m.appliedEntries, m.appliedIndex, m.keys, m.revision, m.snapshotDuration, m.proposalsFailed, m.readIndexRounds, m.watchNotify, m.watchSendDelay)
 	}
 	return m
 }

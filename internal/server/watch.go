@@ -1,6 +1,8 @@
 package server
 
 import (
+	"time"
+
 	"github.com/cairn-db/cairn/internal/mvcc"
 	"github.com/cairn-db/cairn/internal/watch"
 )
@@ -26,6 +28,7 @@ func (s *Server) startWatches() {
 	s.watches = watch.New(watchSource{s}, watch.Config{
 		ProgressInterval: s.cfg.WatchProgressInterval,
 		Logger:           s.log.With("component", "watch"),
+		ObserveSendDelay: func(d time.Duration) { s.metrics.watchSendDelay.Observe(d.Seconds()) },
 	})
 	s.wg.Add(1)
 	go func() {

@@ -49,6 +49,10 @@ type Config struct {
 
 	// Logger receives state transitions (default: discard).
 	Logger *slog.Logger
+
+	// ObserveSendDelay, when set, receives for every events response the time from its being queued to
+	// Stream.Sent: the fan-out delay the server adds (the metric cairn_watch_send_delay_seconds).
+	ObserveSendDelay func(time.Duration)
 }
 
 // Validate reports the first bad field, naming it. Zero fields are fine (they take defaults).

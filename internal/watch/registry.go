@@ -114,6 +114,9 @@ type Registry struct {
 	backlogged map[*Stream]struct{} // streams with a non-empty backlog
 	stopped    bool
 	touched    []*watcher // Notify's scratch
+	// queuedAt is when the responses being made were queued: nanoseconds since start, plus 1 (0 = unknown).
+	queuedAt int64
+	start    time.Time
 }
 
 // New returns a registry at src.Rev() and starts its one goroutine, which runs catch-up passes on
@@ -131,6 +134,7 @@ func New(src Source, cfg Config) *Registry {
 		synced:     newIndex(),
 		streams:    make(map[*Stream]struct{}),
 		backlogged: make(map[*Stream]struct{}),
+		start:      time.Now(),
 	}
 	r.backlogc = sync.NewCond(&r.mu)
 	ticks, pticks := cfg.Ticks, cfg.ProgressTicks
@@ -197,6 +201,7 @@ func (r *Registry) Rev() int64 {
 func (r *Registry) Notify(rev int64, evs []mvcc.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.stampLocked()
 	seen := r.rev // events at or below it were notified before (or predate the registry)
 	r.rev = max(r.rev, rev)
 	if r.synced.n == 0 || len(evs) == 0 {
@@ -255,6 +260,9 @@ func (r *Registry) Notify(rev int64, evs []mvcc.Event) {
 	clear(r.touched)
 	r.touched = r.touched[:0]
 }
+
+// stampLocked records when the responses made next are queued (see Stream.Sent).
+func (r *Registry) stampLocked() { r.queuedAt = int64(time.Since(r.start)) + 1 }
 
 // selectEvents returns a new slice of evs[idx...] filtered and stripped for w, with their cache slots.
 func (r *Registry) selectEvents(w *watcher, evs []mvcc.Event, idx []int32, caches *eventCaches) ([]mvcc.Event, []*EventCache) {
@@ -451,6 +459,7 @@ func (r *Registry) syncPass() (progressed bool, remaining int) {
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.stampLocked()
 	for _, g := range order {
 		for _, m := range g.ws {
 			if m.w.state == stateUnsynced && r.catchUpLocked(m.w, g, to) {

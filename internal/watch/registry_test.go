@@ -485,3 +485,29 @@ func TestEventCachesShared(t *testing.T) {
 		t.Fatalf("encoded %d times, want once", calls)
 	}
 }
+
+// Stream.Sent reports the queue-to-send delay of events responses only.
+func TestSendDelayObserved(t *testing.T) {
+	var delays []time.Duration
+	h := newHarness(t, Config{ObserveSendDelay: func(d time.Duration) { delays = append(delays, d) }})
+	s := h.r.NewStream()
+	h.create(s, CreateRequest{WatchID: 1, Key: []byte("a")})
+	h.put("a", "1")
+	h.create(s, CreateRequest{WatchID: 2, Key: []byte("a"), StartRev: 1})
+	h.sync()
+	var events int
+	for _, r := range drainResponses(s) {
+		s.Sent(&r)
+		if len(r.Events) > 0 {
+			events++
+		}
+	}
+	if events != 2 || len(delays) != 2 {
+		t.Fatalf("%d events responses (want 2: one notified, one caught up), %d delays observed", events, len(delays))
+	}
+	for _, d := range delays {
+		if d < 0 {
+			t.Fatalf("negative delay %v", d)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package watch
 import (
 	"bytes"
 	"sync"
+	"time"
 
 	"github.com/cairn-db/cairn/internal/mvcc"
 )
@@ -48,6 +49,8 @@ type Response struct {
 	// ProgressNotify marks a progress notification (no events). etcd's wire format has no such field: it is
 	// implied by an empty response that is neither created, canceled nor compacted.
 	ProgressNotify bool
+
+	queuedAt int64 // events responses: Registry.queuedAt when queued
 }
 
 // Stream is the set of watchers of one gRPC Watch stream, with one bounded queue of responses for all of them.
@@ -82,6 +85,15 @@ func (r *Registry) NewStream() *Stream {
 
 // Responses is the stream's queue. The gRPC send loop drains it; it is closed by Close and Registry.Stop.
 func (s *Stream) Responses() <-chan Response { return s.ch }
+
+// Sent tells the registry that resp, received from Responses, was handed to the transport: an events
+// response's time from being queued (at apply, or in a catch-up pass) to now goes to Config.ObserveSendDelay.
+func (s *Stream) Sent(resp *Response) {
+	if resp.queuedAt == 0 || s.r.cfg.ObserveSendDelay == nil {
+		return
+	}
+	s.r.cfg.ObserveSendDelay(time.Since(s.r.start) - time.Duration(resp.queuedAt-1))
+}
 
 // Create adds a watcher. It always puts exactly one response on the stream, ahead of any of the watcher's
 // events: Created with the watcher's id and the current revision; or, when it fails, Created and Canceled with
@@ -302,7 +314,7 @@ func (r *Registry) sendEventsLocked(w *watcher, evs []mvcc.Event, cs []*EventCac
 			}
 			size += eventSize(&evs[i])
 		}
-		if !r.sendResponseLocked(w, Response{WatchID: w.id, Revision: rev, Events: chunk, Caches: cs[:len(chunk)]}, size) {
+		if !r.sendResponseLocked(w, Response{WatchID: w.id, Revision: rev, Events: chunk, Caches: cs[:len(chunk)], queuedAt: r.queuedAt}, size) {
 			return false, chunk[0].KV.ModRevision
 		}
 		w.sentSinceProgress = true

@@ -63,6 +63,7 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 			if err := stream.SendMsg(w.message(&resp)); err != nil {
 				return err
 			}
+			ws.Sent(&resp)
 		case err := <-errc:
 			if err == nil || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 				return nil
