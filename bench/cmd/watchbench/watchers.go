@@ -91,7 +91,7 @@ type wstream struct {
 // [key, end) from the current revision, pipelining the create requests,
 // then waits for every "created" response.
 func openStream(ctx context.Context, conn *grpc.ClientConn, t *tracker, n int, key, end []byte) (*wstream, error) {
-	cli, err := pb.NewWatchClient(conn).Watch(ctx)
+	cli, err := pb.NewWatchClient(conn).Watch(ctx, grpc.ForceCodecV2(newRawCodec()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: open: %w", ErrWatch, err)
 	}
@@ -103,18 +103,22 @@ func openStream(ctx context.Context, conn *grpc.ClientConn, t *tracker, n int, k
 		}
 	}
 	s := &wstream{t: t, cli: cli, ids: make(map[int64]int, n), n: n, words: (len(t.acks) + 63) / 64, done: make(chan struct{})}
+	var raw rawMsg
+	var resp lightResponse
 	for len(s.ids) < n {
-		resp, err := cli.Recv()
-		if err != nil {
+		if err := cli.RecvMsg(&raw); err != nil {
 			return nil, fmt.Errorf("%w: created: %w", ErrWatch, err)
 		}
-		if resp.Canceled || !resp.Created {
-			return nil, fmt.Errorf("%w: unexpected response (created=%v canceled=%v reason=%q)", ErrWatch, resp.Created, resp.Canceled, resp.CancelReason)
+		if err := decodeLight(raw.b, &resp); err != nil {
+			return nil, fmt.Errorf("%w: created: %w", ErrWatch, err)
 		}
-		if _, dup := s.ids[resp.WatchId]; dup {
-			return nil, fmt.Errorf("%w: watch ID %d created twice", ErrWatch, resp.WatchId)
+		if resp.canceled || !resp.created {
+			return nil, fmt.Errorf("%w: unexpected response (created=%v canceled=%v reason=%q)", ErrWatch, resp.created, resp.canceled, resp.cancelReason)
 		}
-		s.ids[resp.WatchId] = len(s.ids)
+		if _, dup := s.ids[resp.watchID]; dup {
+			return nil, fmt.Errorf("%w: watch ID %d created twice", ErrWatch, resp.watchID)
+		}
+		s.ids[resp.watchID] = len(s.ids)
 	}
 	s.seen = make([]uint64, n*s.words)
 	go s.recvLoop()
@@ -123,8 +127,13 @@ func openStream(ctx context.Context, conn *grpc.ClientConn, t *tracker, n int, k
 
 func (s *wstream) recvLoop() {
 	defer close(s.done)
+	var raw rawMsg
+	var resp lightResponse
 	for {
-		resp, err := s.cli.Recv()
+		err := s.cli.RecvMsg(&raw)
+		if err == nil {
+			err = decodeLight(raw.b, &resp)
+		}
 		if err != nil {
 			s.mu.Lock()
 			if !errors.Is(err, io.EOF) && !strings.Contains(err.Error(), "context canceled") {
@@ -135,21 +144,21 @@ func (s *wstream) recvLoop() {
 		}
 		now := s.t.now()
 		s.mu.Lock()
-		w, ok := s.ids[resp.WatchId]
-		if !ok || resp.Canceled || resp.CompactRevision != 0 {
+		w, ok := s.ids[resp.watchID]
+		if !ok || resp.canceled || resp.compactRevision != 0 {
 			s.unexpected++
-			if resp.Canceled && s.err == nil {
-				s.err = fmt.Errorf("watch %d canceled: %s", resp.WatchId, resp.CancelReason)
+			if resp.canceled && s.err == nil {
+				s.err = fmt.Errorf("watch %d canceled: %s", resp.watchID, resp.cancelReason)
 			}
 			s.mu.Unlock()
 			continue
 		}
-		for _, ev := range resp.Events {
-			if ev.Kv == nil {
+		for _, ev := range resp.events {
+			if !ev.hasKV {
 				s.unexpected++
 				continue
 			}
-			rev := ev.Kv.ModRevision
+			rev := ev.modRev
 			i := rev - s.t.base - 1
 			k := s.t.segOf(rev)
 			if i < 0 || i >= int64(len(s.t.acks)) || k < 0 {
@@ -163,7 +172,7 @@ func (s *wstream) recvLoop() {
 			}
 			s.seen[word] |= bit
 			s.distinct.Add(1)
-			if seq, ok := parseSeq(ev.Kv.Value); ok && seq < int64(len(s.t.sends)) {
+			if seq, ok := parseSeq(ev.value); ok && seq < int64(len(s.t.sends)) {
 				if sent := s.t.sends[seq].Load(); sent != 0 {
 					s.segs[k].hSend.add(now - sent)
 				}
