@@ -113,7 +113,11 @@ type verb struct {
 
 // verbs lists the client verbs in help order.
 func verbs() []*verb {
-	return []*verb{getVerb(), putVerb(), delVerb(), txnVerb(), watchVerb(), compactVerb(), statusVerb(), healthVerb(), memberListVerb()}
+	return []*verb{
+		getVerb(), putVerb(), delVerb(), txnVerb(), watchVerb(), compactVerb(),
+		leaseGrantVerb(), leaseRevokeVerb(), leaseKeepAliveVerb(), leaseTTLVerb(), leaseListVerb(),
+		statusVerb(), healthVerb(), memberListVerb(),
+	}
 }
 
 // Run runs the cairn command line: args are the arguments after the program
@@ -192,6 +196,15 @@ func findVerb(name string, rest []string) (*verb, []string, error) {
 		default:
 			return nil, nil, fmt.Errorf("unknown command %q", name+" "+sub)
 		}
+	case "lease":
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return nil, nil, fmt.Errorf("'cairn lease' needs a sub-verb: %s", leaseSubVerbs)
+		}
+		full, ok := leaseSubVerb(rest[0])
+		if !ok {
+			return nil, nil, fmt.Errorf("unknown command %q", name+" "+rest[0])
+		}
+		name, rest = full, rest[1:]
 	case "delete":
 		name = "del"
 	}

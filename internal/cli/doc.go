@@ -19,6 +19,11 @@
 //	txn < TEXT            txn.go      the if/then/else language of txnparse.go (documented there and in `cairn txn --help`)
 //	watch KEY [RANGE_END] watch.go    --prefix --rev --prev-kv --count --progress-notify; one line (or JSON object) per event
 //	compact REV           compact.go  --physical
+//	lease grant TTL       lease.go    etcdctl's texts ("lease 694d5765fc71500b granted with TTL(60s)"); -o value prints the hex ID
+//	lease revoke ID       lease.go    IDs in hexadecimal, as etcdctl prints them
+//	lease keepalive ID    lease.go    --once; until interrupted (exit 0) or the lease expires or is revoked (exit 1) (alias: lease keep-alive)
+//	lease ttl ID          lease.go    --keys; a missing lease prints "already expired", exit 0 (alias: lease timetolive)
+//	lease list            lease.go    "found N leases" and the IDs, sorted
 //	status                status.go   Maintenance.Status of each endpoint (alias: endpoint status)
 //	health                health.go   a linearizable read on each endpoint (alias: endpoint health)
 //	member list           member.go   --serializable

@@ -21,7 +21,18 @@ const (
 	// KindMemberAttrs records a member's name and client URLs (published by
 	// each member after it starts).
 	KindMemberAttrs Kind = 3
-	// Reserved for later: lease grant/revoke/checkpoint, membership changes, ...
+	// KindLeaseGrant creates lease Lease.ID with Lease.TTL seconds.
+	KindLeaseGrant Kind = 4
+	// KindLeaseRevoke deletes lease Lease.ID and all its keys in one revision
+	// (a client's revoke, or the leader's when the lease expired).
+	KindLeaseRevoke Kind = 5
+	// KindLeaseRenew restarts the TTL of lease Lease.ID (a keepalive).
+	KindLeaseRenew Kind = 6
+	// KindLeaseExpire revokes the expired leases Expired (proposed by the
+	// leader), each with its keys in one revision of its own; a lease that
+	// no longer exists is skipped.
+	KindLeaseExpire Kind = 7
+	// Reserved for later: membership changes, ...
 )
 
 func (k Kind) String() string {
@@ -32,6 +43,14 @@ func (k Kind) String() string {
 		return "compact"
 	case KindMemberAttrs:
 		return "member-attrs"
+	case KindLeaseGrant:
+		return "lease-grant"
+	case KindLeaseRevoke:
+		return "lease-revoke"
+	case KindLeaseRenew:
+		return "lease-renew"
+	case KindLeaseExpire:
+		return "lease-expire"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -43,6 +62,16 @@ type Command struct {
 	Txn        *mvcc.TxnRequest // KindTxn
 	CompactRev int64            // KindCompact
 	Member     *MemberAttrs     // KindMemberAttrs
+	Lease      *LeaseOp         // KindLeaseGrant, KindLeaseRevoke, KindLeaseRenew
+	Expired    []int64          // KindLeaseExpire
+}
+
+// LeaseOp names a lease and, for a grant, its TTL in seconds.
+type LeaseOp struct {
+	ID  int64
+	TTL int64 // KindLeaseGrant only
+	// Expired marks a revoke the leader proposed because the lease's TTL ran out.
+	Expired bool
 }
 
 // MemberAttrs are the attributes a member publishes about itself.
@@ -118,6 +147,23 @@ func AppendEncode(dst []byte, c *Command) []byte {
 		dst = appendCount(dst, len(m.ClientURLs), false)
 		for _, u := range m.ClientURLs {
 			dst = appendBytes(dst, []byte(u))
+		}
+	case KindLeaseGrant, KindLeaseRevoke, KindLeaseRenew:
+		l := c.Lease
+		if l == nil {
+			l = &LeaseOp{}
+		}
+		dst = binary.AppendVarint(dst, l.ID)
+		dst = binary.AppendVarint(dst, l.TTL)
+		expired := byte(0)
+		if l.Expired {
+			expired = 1
+		}
+		dst = append(dst, expired)
+	case KindLeaseExpire:
+		dst = appendCount(dst, len(c.Expired), false)
+		for _, id := range c.Expired {
+			dst = binary.AppendVarint(dst, id)
 		}
 	}
 	return dst

@@ -42,6 +42,16 @@ func Decode(b []byte) (*Command, error) {
 			m.ClientURLs = append(m.ClientURLs, d.str())
 		}
 		c.Member = m
+	case KindLeaseGrant, KindLeaseRevoke, KindLeaseRenew:
+		c.Lease = &LeaseOp{ID: d.varint(), TTL: d.varint(), Expired: d.flags(1, "lease op") == 1}
+	case KindLeaseExpire:
+		n := d.count()
+		if n < 0 && d.err == nil {
+			d.fail("expired lease list is not encoded as a list")
+		}
+		for i := 0; i < n && d.err == nil; i++ {
+			c.Expired = append(c.Expired, d.varint())
+		}
 	default:
 		return nil, fmt.Errorf("%w: %w %d", ErrMalformed, ErrUnknownKind, b[1])
 	}

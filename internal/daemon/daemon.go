@@ -185,15 +185,17 @@ func (d *Daemon) start() error {
 		clientURLs[i] = u.String()
 	}
 	d.srv, err = server.New(server.Config{
-		MemberID:        id.MemberID,
-		ClusterID:       id.ClusterID,
-		Name:            id.Name,
-		ClientURLs:      clientURLs,
-		Node:            node,
-		Restored:        restored.Snapshot,
-		SnapshotCount:   cfg.SnapshotCount,
-		RequestTimeout:  5*time.Second + 2*cfg.ElectionTimeout,
-		MaxRequestBytes: cfg.MaxRequestBytes,
+		MemberID:          id.MemberID,
+		ClusterID:         id.ClusterID,
+		Name:              id.Name,
+		ClientURLs:        clientURLs,
+		Node:              node,
+		Restored:          restored.Snapshot,
+		SnapshotCount:     cfg.SnapshotCount,
+		RequestTimeout:    5*time.Second + 2*cfg.ElectionTimeout,
+		HeartbeatInterval: cfg.HeartbeatInterval,
+		ElectionTimeout:   cfg.ElectionTimeout,
+		MaxRequestBytes:   cfg.MaxRequestBytes,
 		OnMembersChanged: func(ms []server.Member) {
 			d.updatePeers(id.MemberID, ms)
 		},

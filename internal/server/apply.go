@@ -18,9 +18,10 @@ import (
 
 // applyResult is what applying one command produced, for its waiter.
 type applyResult struct {
-	txn *mvcc.TxnResult
-	rev int64 // store revision right after the command
-	err error
+	txn      *mvcc.TxnResult
+	rev      int64 // store revision right after the command
+	leaseTTL int64 // lease grant and renew: the lease's TTL
+	err      error
 }
 
 type trigger struct {
@@ -75,6 +76,7 @@ func (s *Server) applyEntries(ents []*raftpb.Entry) error {
 			continue
 		}
 		last = idx
+		s.appliedTerm.Store(e.GetTerm())
 		switch e.GetType() {
 		case raftpb.EntryNormal:
 			if len(e.GetData()) == 0 {
@@ -138,9 +140,12 @@ func (s *Server) applyEntries(ents []*raftpb.Entry) error {
 func (s *Server) applyCommandLocked(cmd *command.Command) (res applyResult, events []mvcc.Event, membersChanged bool) {
 	switch cmd.Kind {
 	case command.KindTxn:
-		r, evs, err := s.store.Txn(cmd.Txn, s.leaseExists)
+		r, evs, err := s.store.Txn(cmd.Txn, s.leases.Exists)
 		res = applyResult{txn: r, err: err}
 		events = evs
+		s.leases.Track(evs)
+	case command.KindLeaseGrant, command.KindLeaseRevoke, command.KindLeaseRenew, command.KindLeaseExpire:
+		res, events = s.applyLeaseLocked(cmd)
 	case command.KindCompact:
 		res = applyResult{err: s.store.Compact(cmd.CompactRev)}
 	case command.KindMemberAttrs:
@@ -156,11 +161,6 @@ func (s *Server) applyCommandLocked(cmd *command.Command) (res applyResult, even
 	res.rev = s.store.Rev()
 	return res, events, membersChanged
 }
-
-// leaseExists reports whether a lease exists. Leases are not implemented
-// yet, so every lease ID is unknown and a put with a lease fails with
-// ErrLeaseNotFound on every member alike.
-func (s *Server) leaseExists(int64) bool { return false }
 
 func (s *Server) applyConfChangeLocked(cc *raftpb.ConfChange) {
 	s.confSt = s.node.ApplyConfChange(cc)
@@ -194,6 +194,7 @@ func (s *Server) maybeSnapshot() {
 	}
 	s.mu.Lock()
 	clone := s.store.Clone()
+	leases := s.leases.Encode(nil)
 	members := s.members.marshal()
 	cs := cloneConfState(s.confSt)
 	s.mu.Unlock()
@@ -204,7 +205,7 @@ func (s *Server) maybeSnapshot() {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		write := func(w io.Writer) error { return encodeState(w, clone, members) }
+		write := func(w io.Writer) error { return encodeState(w, clone, members, leases) }
 		if err := s.node.CreateSnapshot(ctx, applied, cs, write); err != nil {
 			if !errors.Is(err, raftnode.ErrStopped) {
 				// A snapshot that cannot be written means the disk is failing:
@@ -225,13 +226,14 @@ func (s *Server) maybeSnapshot() {
 // installSnapshot replaces the state with a snapshot's.
 func (s *Server) installSnapshot(snap *raftpb.Snapshot) error {
 	md := snap.GetMetadata()
-	store, members, err := decodeState(snap.GetData())
+	store, members, leases, err := decodeState(snap.GetData())
 	if err != nil {
 		return fmt.Errorf("restore snapshot at index %d: %w", md.GetIndex(), err)
 	}
 	s.mu.Lock()
 	s.store = store
 	s.members = members
+	s.restoreLeasesLocked(leases)
 	s.confSt = cloneConfState(md.GetConfState())
 	s.snapIdx = md.GetIndex()
 	list := s.members.list()

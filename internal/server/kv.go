@@ -36,7 +36,7 @@ func (s *Server) Txn(ctx context.Context, r *mvcc.TxnRequest, serializable bool)
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		res, _, err := s.store.Txn(r, s.leaseExists)
+		res, _, err := s.store.Txn(r, s.leases.Exists)
 		return res, s.store.Rev(), err
 	}
 	res, err := s.propose(ctx, &command.Command{Kind: command.KindTxn, Txn: r})

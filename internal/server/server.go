@@ -34,6 +34,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/cairn-db/cairn/internal/lease"
 	"github.com/cairn-db/cairn/internal/mvcc"
 	"github.com/cairn-db/cairn/internal/raftnode"
 	"github.com/cairn-db/cairn/internal/watch"
@@ -87,6 +88,16 @@ type Config struct {
 	// notifications get one (default 10 minutes, as etcd).
 	WatchProgressInterval time.Duration
 
+	// HeartbeatInterval and ElectionTimeout are raft's (defaults 100ms and
+	// 1s); they set the minimum lease TTL and the expiry slack.
+	HeartbeatInterval time.Duration
+	ElectionTimeout   time.Duration
+	// Now is the clock of lease deadlines (default time.Now).
+	Now func() time.Time
+	// LeaseTicks, when set, replaces the timer of the leader's expiry
+	// checks (tests inject time so).
+	LeaseTicks <-chan time.Time
+
 	// OnMembersChanged is called by the applier with the new member list
 	// whenever it changes (the daemon updates the transport's peers).
 	OnMembersChanged func([]Member)
@@ -117,6 +128,11 @@ type Server struct {
 	confSt   *raftpb.ConfState
 	snapIdx  uint64 // index of the newest snapshot taken or installed
 	snapTerm uint64
+	leases   *lease.Table
+
+	deadlines   *lease.Deadlines // member-local lease clock (lease.go)
+	minTTL      int64            // seconds
+	appliedTerm atomic.Uint64    // raft term of the last applied entry
 
 	applied  indexWaiter
 	wait     *waitRegistry
@@ -156,6 +172,15 @@ func New(cfg Config) (*Server, error) {
 	if cfg.WatchProgressInterval == 0 {
 		cfg.WatchProgressInterval = 10 * time.Minute
 	}
+	if cfg.HeartbeatInterval == 0 {
+		cfg.HeartbeatInterval = 100 * time.Millisecond
+	}
+	if cfg.ElectionTimeout == 0 {
+		cfg.ElectionTimeout = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -164,6 +189,9 @@ func New(cfg Config) (*Server, error) {
 		store:     mvcc.New(),
 		members:   newMembership(),
 		confSt:    &raftpb.ConfState{},
+		leases:    lease.NewTable(),
+		deadlines: lease.NewDeadlines(cfg.Now),
+		minTTL:    minLeaseTTL(cfg.HeartbeatInterval, cfg.ElectionTimeout),
 		wait:      newWaitRegistry(),
 		readNotif: newNotifier(),
 		readWakeC: make(chan struct{}, 1),
@@ -181,9 +209,10 @@ func New(cfg Config) (*Server, error) {
 		s.metrics.keys.Set(float64(s.store.KeyCount()))
 	}
 	s.startWatches()
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.applyLoop()
 	go s.readLoop()
+	go s.expireLoop()
 	return s, nil
 }
 

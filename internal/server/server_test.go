@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,12 +26,14 @@ type fakeNode struct {
 	snaps   []uint64
 	applyc  chan raftnode.Apply
 	readc   chan raftnode.ReadState
-	leader  bool
+	leader  atomic.Bool
 	dropAll bool // lose every proposal (a leader change eating them)
 }
 
 func newFakeNode() *fakeNode {
-	return &fakeNode{applyc: make(chan raftnode.Apply, 1024), readc: make(chan raftnode.ReadState, 16), leader: true}
+	f := &fakeNode{applyc: make(chan raftnode.Apply, 1024), readc: make(chan raftnode.ReadState, 16)}
+	f.leader.Store(true)
+	return f
 }
 
 func (f *fakeNode) Propose(ctx context.Context, data []byte) error {
@@ -64,7 +67,7 @@ func (f *fakeNode) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.
 	if err := write(&buf); err != nil {
 		return err
 	}
-	if _, _, err := decodeState(buf.Bytes()); err != nil {
+	if _, _, _, err := decodeState(buf.Bytes()); err != nil {
 		return err
 	}
 	f.mu.Lock()
@@ -74,7 +77,7 @@ func (f *fakeNode) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.
 }
 func (f *fakeNode) Leader() uint64 { return 1 }
 func (f *fakeNode) Term() uint64   { return 1 }
-func (f *fakeNode) IsLeader() bool { return f.leader }
+func (f *fakeNode) IsLeader() bool { return f.leader.Load() }
 
 func newTestServer(t *testing.T, node *fakeNode, mutate func(*Config)) *Server {
 	t.Helper()
@@ -194,12 +197,12 @@ func TestCompactorPeriodicModeAndFollower(t *testing.T) {
 	}
 	now = now.Add(31 * time.Minute)
 	put(t, s, "k", "3")
-	node.leader = false
+	node.leader.Store(false)
 	c.step(ctx, now)
 	if s.store.CompactRev() != 0 {
 		t.Fatal("a follower compacted on its own")
 	}
-	node.leader = true
+	node.leader.Store(true)
 	now = now.Add(time.Minute)
 	c.step(ctx, now)
 	if got := s.store.CompactRev(); got != r {

@@ -14,6 +14,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -222,12 +223,18 @@ func stripHeaders(v any) {
 }
 
 func dial(t *testing.T, ep string) pb.KVClient {
+	return pb.NewKVClient(dialConn(t, ep))
+}
+
+// dialConn connects to ep through clientv3, as a real client would, and
+// closes the connection at test end.
+func dialConn(t *testing.T, ep string) *grpc.ClientConn {
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{ep}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cli.Close() })
-	return pb.NewKVClient(cli.ActiveConnection())
+	return cli.ActiveConnection()
 }
 
 // TestKVMatchesEtcd sends the same script to etcd and to a 1-member and a

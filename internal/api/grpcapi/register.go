@@ -33,13 +33,14 @@ type Config struct {
 	ElectionTimeout time.Duration // for WithRequireLeader watch streams
 }
 
-// Register adds the KV, Watch, Maintenance and Cluster services to g, which
+// Register adds the KV, Watch, Lease, Maintenance and Cluster services to g, which
 // must have been made with serverCodec: use NewServer.
 func Register(g *grpc.Server, cfg Config) {
 	kv := &kvServer{s: cfg.Server, maxTxnOps: cfg.MaxTxnOps}
 	pb.RegisterKVServer(g, kv)
 	pb.RegisterMaintenanceServer(g, &maintenanceServer{kv: kv, raft: cfg.Raft})
 	pb.RegisterClusterServer(g, &clusterServer{kv: kv})
+	pb.RegisterLeaseServer(g, &leaseServer{kv: kv})
 	pb.RegisterWatchServer(g, &watchServer{kv: kv, reg: cfg.Server.Watches(), electionTimeout: cfg.ElectionTimeout})
 }
 

@@ -1,0 +1,33 @@
+package command
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+func TestLeaseOpRoundTrip(t *testing.T) {
+	for _, c := range []*Command{
+		{ID: 1, Kind: KindLeaseGrant, Lease: &LeaseOp{ID: 0x694d5765fc71500b, TTL: 60}},
+		{ID: 2, Kind: KindLeaseRevoke, Lease: &LeaseOp{ID: 7}},
+		{Kind: KindLeaseRevoke, Lease: &LeaseOp{ID: 1<<63 - 1, Expired: true}},
+		{ID: 3, Kind: KindLeaseRenew, Lease: &LeaseOp{ID: -5}},
+		{Kind: KindLeaseExpire, Expired: []int64{1, -2, 1 << 62}},
+	} {
+		got, err := Decode(Encode(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, c) {
+			t.Fatalf("round trip: got %+v %+v want %+v %+v", got, got.Lease, c, c.Lease)
+		}
+	}
+	b := Encode(&Command{ID: 1, Kind: KindLeaseRevoke, Lease: &LeaseOp{ID: 7}})
+	b[len(b)-1] = 2 // an unknown flag
+	if _, err := Decode(b); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("unknown flag: %v", err)
+	}
+	if _, err := Decode(b[:len(b)-1]); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("truncated: %v", err)
+	}
+}
