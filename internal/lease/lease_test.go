@@ -11,7 +11,9 @@ import (
 	"github.com/cairn-db/cairn/internal/mvcc"
 )
 
-func kv(key string, lease int64) *mvcc.KeyValue { return &mvcc.KeyValue{Key: []byte(key), Lease: lease} }
+func kv(key string, lease int64) *mvcc.KeyValue {
+	return &mvcc.KeyValue{Key: []byte(key), Lease: lease}
+}
 
 // A scripted history of one table and two members' clocks (a leader and a
 // follower that takes over), rendered and compared with the expected trace.
