@@ -27,8 +27,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
@@ -51,6 +53,8 @@ type Daemon struct {
 	clientLns []*splitListener
 	peerLns   []net.Listener
 	grpc      *grpc.Server
+	selfOnce  sync.Once
+	selfCli   *clientv3.Client // this member's own client (see self)
 	httpSrvs  []*http.Server
 	tr        *transport.Transport
 	node      *raftnode.Node
@@ -220,7 +224,7 @@ func (d *Daemon) start() error {
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); _ = hs.Serve(ln) }()
 	}
-	d.grpc = grpcapi.NewServer(grpcapi.Config{Server: d.srv, MaxTxnOps: cfg.MaxTxnOps, ElectionTimeout: cfg.ElectionTimeout,
+	d.grpc = grpcapi.NewServer(grpcapi.Config{Server: d.srv, MaxTxnOps: cfg.MaxTxnOps, ElectionTimeout: cfg.ElectionTimeout, Self: d.self,
 		Raft: raftInfo{n: node, fs: fs, dirs: []string{filepath.Join(memberDir, "wal"), filepath.Join(memberDir, "snap")}}},
 		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes+512*1024),
 		grpc.MaxSendMsgSize(math.MaxInt32),
@@ -313,6 +317,9 @@ func (d *Daemon) Stop() {
 		// stop below waits only for unary calls in flight.
 		d.srv.Watches().Stop()
 	}
+	// Our own client's streams (Lock, Election) would hold up the graceful
+	// stop as well.
+	d.closeSelf()
 	if d.grpc != nil {
 		done := make(chan struct{})
 		go func() { d.grpc.GracefulStop(); close(done) }()
@@ -327,7 +334,37 @@ func (d *Daemon) Stop() {
 	d.log.Info("cairn member stopped")
 }
 
+// self returns a client of this member's own API over an in-memory
+// connection, made on first use (the Lock and Election services).
+func (d *Daemon) self() *clientv3.Client {
+	d.selfOnce.Do(func() {
+		sl := d.clientLns[0]
+		cli, err := clientv3.New(clientv3.Config{
+			Endpoints: []string{"cairn-self:0"}, // the dialer ignores it
+			DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+				return sl.dialGRPC(ctx)
+			})},
+			Logger: zap.NewNop(),
+		})
+		if err != nil {
+			// clientv3.New fails only on a bad configuration, which this is not.
+			panic(fmt.Sprintf("daemon: own client: %v", err))
+		}
+		d.selfCli = cli
+	})
+	return d.selfCli
+}
+
+// closeSelf closes the member's own client; none is made after it.
+func (d *Daemon) closeSelf() {
+	d.selfOnce.Do(func() {})
+	if d.selfCli != nil {
+		_ = d.selfCli.Close()
+	}
+}
+
 func (d *Daemon) closeAll() {
+	d.closeSelf()
 	for _, sl := range d.clientLns {
 		sl.Close()
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"net"
 	"sync"
 	"time"
@@ -63,6 +64,24 @@ func (s *splitListener) route(conn net.Conn) {
 	case <-s.donec:
 		conn.Close()
 	}
+}
+
+// dialGRPC returns an in-memory connection to the gRPC side, for this
+// member's own client (the Lock and Election services run etcd's recipes
+// through it).
+func (s *splitListener) dialGRPC(ctx context.Context) (net.Conn, error) {
+	client, server := net.Pipe()
+	select {
+	case s.grpc.c <- server:
+		return client, nil
+	case <-s.grpc.closed:
+	case <-s.donec:
+	case <-ctx.Done():
+		client.Close()
+		return nil, ctx.Err()
+	}
+	client.Close()
+	return nil, net.ErrClosed
 }
 
 // Close stops accepting; connections already handed over stay open.

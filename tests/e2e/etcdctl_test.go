@@ -79,6 +79,9 @@ func TestEtcdctlGetsEtcdsAnswers(t *testing.T) {
 		{"", []string{"compact", "2"}},
 		{"", []string{"get", "t", "--rev", "1"}},
 		{"", []string{"put", "", "x"}},
+		{"", []string{"lock", "mylock", "--", "echo", "held"}}, // the Lock service, then the command
+		{"", []string{"lease", "timetolive", "1234"}},
+		{"", []string{"lease", "revoke", "1234"}},
 	}
 	for _, st := range steps {
 		want := etcd.run(st.stdin, st.args...)

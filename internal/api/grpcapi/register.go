@@ -11,6 +11,9 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	epb "go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"google.golang.org/grpc"
 
 	"github.com/cairn-db/cairn/internal/mvcc"
@@ -31,9 +34,12 @@ type Config struct {
 	Raft            RaftInfo
 	MaxTxnOps       int
 	ElectionTimeout time.Duration // for WithRequireLeader watch streams
+	// Self returns a client of this member's own API, for the Lock and
+	// Election services.
+	Self func() *clientv3.Client
 }
 
-// Register adds the KV, Watch, Lease, Maintenance and Cluster services to g, which
+// Register adds the KV, Watch, Lease, Lock, Election, Maintenance and Cluster services to g, which
 // must have been made with serverCodec: use NewServer.
 func Register(g *grpc.Server, cfg Config) {
 	kv := &kvServer{s: cfg.Server, maxTxnOps: cfg.MaxTxnOps}
@@ -41,6 +47,8 @@ func Register(g *grpc.Server, cfg Config) {
 	pb.RegisterMaintenanceServer(g, &maintenanceServer{kv: kv, raft: cfg.Raft})
 	pb.RegisterClusterServer(g, &clusterServer{kv: kv})
 	pb.RegisterLeaseServer(g, &leaseServer{kv: kv})
+	v3lockpb.RegisterLockServer(g, &lockServer{self: cfg.Self})
+	epb.RegisterElectionServer(g, &electionServer{self: cfg.Self})
 	pb.RegisterWatchServer(g, &watchServer{kv: kv, reg: cfg.Server.Watches(), electionTimeout: cfg.ElectionTimeout})
 }
 
