@@ -1,5 +1,5 @@
 # Convenience targets; the README's test command (scripts/test.sh) is what CI runs.
-.PHONY: build test robustness robustness-long bench
+.PHONY: build test robustness robustness-long bench proto
 
 build:
 	go build -o cairn ./cmd/cairn
@@ -20,3 +20,8 @@ robustness-long:
 # Cairn against etcd, 3-member clusters, same machine: see BENCHMARKS.md.
 bench:
 	go build -o /tmp/cairn ./cmd/cairn && scripts/build-etcd.sh >/dev/null && go run ./bench/cmd/compare -cairn /tmp/cairn -rounds 2
+
+# Regenerate api/cairnpb from its .proto (needs protoc, protoc-gen-go, protoc-gen-go-grpc).
+proto:
+	protoc --proto_path=api/cairnpb --go_out=api/cairnpb --go_opt=paths=source_relative \
+		--go-grpc_out=api/cairnpb --go-grpc_opt=paths=source_relative api/cairnpb/cairn.proto

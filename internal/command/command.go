@@ -32,6 +32,12 @@ const (
 	// leader), each with its keys in one revision of its own; a lease that
 	// no longer exists is skipped.
 	KindLeaseExpire Kind = 7
+	// KindGuardedTxn runs Txn only if Fence.Token is the fencing token of
+	// the current holder of lock Fence.Lock (see Fence).
+	KindGuardedTxn Kind = 8
+	// KindCreateSequential puts Sequential.Prefix followed by the write's
+	// revision as 20 zero-padded digits.
+	KindCreateSequential Kind = 9
 	// Reserved for later: membership changes, ...
 )
 
@@ -51,6 +57,10 @@ func (k Kind) String() string {
 		return "lease-renew"
 	case KindLeaseExpire:
 		return "lease-expire"
+	case KindGuardedTxn:
+		return "guarded-txn"
+	case KindCreateSequential:
+		return "create-sequential"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -64,6 +74,24 @@ type Command struct {
 	Member     *MemberAttrs     // KindMemberAttrs
 	Lease      *LeaseOp         // KindLeaseGrant, KindLeaseRevoke, KindLeaseRenew
 	Expired    []int64          // KindLeaseExpire
+	Fence      *Fence           // KindGuardedTxn (with Txn)
+	Sequential *Sequential      // KindCreateSequential
+}
+
+// Fence names a lock and the fencing token a writer presents: the create
+// revision of its key under the lock (Lock + "/..."). The holder of a lock
+// is the key under it with the lowest create revision, as clientv3's
+// Mutex and etcd's Lock service decide.
+type Fence struct {
+	Lock  string
+	Token int64
+}
+
+// Sequential is a sequential create.
+type Sequential struct {
+	Prefix []byte
+	Value  []byte
+	Lease  int64
 }
 
 // LeaseOp names a lease and, for a grant, its TTL in seconds.
@@ -130,11 +158,23 @@ func AppendEncode(dst []byte, c *Command) []byte {
 	dst = binary.AppendUvarint(dst, c.ID)
 	switch c.Kind {
 	case KindTxn:
-		if c.Txn == nil {
-			return append(dst, 0)
+		dst = appendOptTxn(dst, c.Txn)
+	case KindGuardedTxn:
+		f := c.Fence
+		if f == nil {
+			f = &Fence{}
 		}
-		dst = append(dst, 1)
-		dst = appendTxn(dst, c.Txn)
+		dst = appendBytes(dst, []byte(f.Lock))
+		dst = binary.AppendVarint(dst, f.Token)
+		dst = appendOptTxn(dst, c.Txn)
+	case KindCreateSequential:
+		q := c.Sequential
+		if q == nil {
+			q = &Sequential{}
+		}
+		dst = appendBytes(dst, q.Prefix)
+		dst = appendBytes(dst, q.Value)
+		dst = binary.AppendVarint(dst, q.Lease)
 	case KindCompact:
 		dst = binary.AppendVarint(dst, c.CompactRev)
 	case KindMemberAttrs:
@@ -184,6 +224,14 @@ func appendCount(dst []byte, n int, isNil bool) []byte {
 		return append(dst, 0)
 	}
 	return binary.AppendUvarint(dst, uint64(n)+1)
+}
+
+// appendOptTxn appends a presence byte and, when present, the txn.
+func appendOptTxn(dst []byte, t *mvcc.TxnRequest) []byte {
+	if t == nil {
+		return append(dst, 0)
+	}
+	return appendTxn(append(dst, 1), t)
 }
 
 func appendTxn(dst []byte, t *mvcc.TxnRequest) []byte {

@@ -171,7 +171,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"empty", nil, ErrTruncated},
 		{"version only", []byte{Version}, ErrTruncated},
 		{"unknown version", append([]byte{2}, good[1:]...), ErrUnknownVersion},
-		{"unknown kind", []byte{Version, 9, 1}, ErrUnknownKind},
+		{"unknown kind", []byte{Version, 99, 1}, ErrUnknownKind},
 		{"kind zero", []byte{Version, 0, 1}, ErrUnknownKind},
 		{"truncated id", []byte{Version, byte(KindCompact), 0x80}, ErrTruncated},
 		{"trailing", append(append([]byte(nil), good...), 1), ErrTrailingBytes},

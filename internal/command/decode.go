@@ -22,14 +22,13 @@ func Decode(b []byte) (*Command, error) {
 	c.ID = d.uvarint()
 	switch c.Kind {
 	case KindTxn:
-		switch d.byte() {
-		case 0:
-		case 1:
-			d.buf = append([]byte(nil), d.buf...) // one copy; the request's slices point into it
-			c.Txn = d.txn(0)
-		default:
-			d.fail("bad txn presence byte")
-		}
+		c.Txn = d.optTxn()
+	case KindGuardedTxn:
+		c.Fence = &Fence{Lock: d.str(), Token: d.varint()}
+		c.Txn = d.optTxn()
+	case KindCreateSequential:
+		d.buf = append([]byte(nil), d.buf...) // one copy; the slices point into it
+		c.Sequential = &Sequential{Prefix: d.bytes(), Value: d.bytes(), Lease: d.varint()}
 	case KindCompact:
 		c.CompactRev = d.varint()
 	case KindMemberAttrs:
@@ -182,6 +181,19 @@ func (d *decoder) flags(allowed byte, what string) byte {
 		d.fail("unknown %s flags %#x", what, f)
 	}
 	return f
+}
+
+// optTxn reads a presence byte and, when present, a txn.
+func (d *decoder) optTxn() *mvcc.TxnRequest {
+	switch d.byte() {
+	case 0:
+		return nil
+	case 1:
+		d.buf = append([]byte(nil), d.buf...) // one copy; the request's slices point into it
+		return d.txn(0)
+	}
+	d.fail("bad txn presence byte")
+	return nil
 }
 
 func (d *decoder) txn(depth int) *mvcc.TxnRequest {

@@ -4,15 +4,21 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/cairn-db/cairn/internal/mvcc"
 )
 
-func TestLeaseOpRoundTrip(t *testing.T) {
+// Lease, fencing and sequential commands survive encoding.
+func TestCoordinationRoundTrip(t *testing.T) {
 	for _, c := range []*Command{
 		{ID: 1, Kind: KindLeaseGrant, Lease: &LeaseOp{ID: 0x694d5765fc71500b, TTL: 60}},
 		{ID: 2, Kind: KindLeaseRevoke, Lease: &LeaseOp{ID: 7}},
 		{Kind: KindLeaseRevoke, Lease: &LeaseOp{ID: 1<<63 - 1, Expired: true}},
 		{ID: 3, Kind: KindLeaseRenew, Lease: &LeaseOp{ID: -5}},
 		{Kind: KindLeaseExpire, Expired: []int64{1, -2, 1 << 62}},
+		{ID: 4, Kind: KindGuardedTxn, Fence: &Fence{Lock: "locks/db", Token: 42}, Txn: &mvcc.TxnRequest{
+			Success: []mvcc.Op{{Put: &mvcc.PutRequest{Key: []byte("k"), Value: []byte("v")}}}}},
+		{ID: 5, Kind: KindCreateSequential, Sequential: &Sequential{Prefix: []byte("q/"), Value: []byte("x"), Lease: 9}},
 	} {
 		got, err := Decode(Encode(c))
 		if err != nil {

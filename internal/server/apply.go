@@ -19,8 +19,9 @@ import (
 // applyResult is what applying one command produced, for its waiter.
 type applyResult struct {
 	txn      *mvcc.TxnResult
-	rev      int64 // store revision right after the command
-	leaseTTL int64 // lease grant and renew: the lease's TTL
+	rev      int64  // store revision right after the command
+	leaseTTL int64  // lease grant and renew: the lease's TTL
+	key      []byte // sequential create: the key made
 	err      error
 }
 
@@ -146,6 +147,10 @@ func (s *Server) applyCommandLocked(cmd *command.Command) (res applyResult, even
 		s.leases.Track(evs)
 	case command.KindLeaseGrant, command.KindLeaseRevoke, command.KindLeaseRenew, command.KindLeaseExpire:
 		res, events = s.applyLeaseLocked(cmd)
+	case command.KindGuardedTxn:
+		res, events = s.applyGuardedLocked(cmd)
+	case command.KindCreateSequential:
+		res, events = s.applySequentialLocked(cmd.Sequential)
 	case command.KindCompact:
 		res = applyResult{err: s.store.Compact(cmd.CompactRev)}
 	case command.KindMemberAttrs:

@@ -23,6 +23,9 @@ func toGRPC(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	if errors.Is(err, server.ErrFenceStale) {
+		return status.Error(codes.FailedPrecondition, err.Error())
+	}
 	for _, m := range errorMap {
 		if errors.Is(err, m.err) {
 			return m.grpc

@@ -37,7 +37,7 @@ func (k *kvServer) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, 
 	if err := mvcc.ValidatePut(req); err != nil {
 		return nil, toGRPC(err)
 	}
-	res, rev, err := k.s.Txn(ctx, &mvcc.TxnRequest{Success: []mvcc.Op{{Put: req}}}, false)
+	res, rev, err := k.write(ctx, &mvcc.TxnRequest{Success: []mvcc.Op{{Put: req}}}, false)
 	if err != nil {
 		return nil, toGRPC(err)
 	}
@@ -49,7 +49,7 @@ func (k *kvServer) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*
 	if err := mvcc.ValidateDelete(req); err != nil {
 		return nil, toGRPC(err)
 	}
-	res, rev, err := k.s.Txn(ctx, &mvcc.TxnRequest{Success: []mvcc.Op{{Delete: req}}}, false)
+	res, rev, err := k.write(ctx, &mvcc.TxnRequest{Success: []mvcc.Op{{Delete: req}}}, false)
 	if err != nil {
 		return nil, toGRPC(err)
 	}
@@ -61,7 +61,7 @@ func (k *kvServer) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, 
 	if err := mvcc.ValidateTxn(req, k.maxTxnOps); err != nil {
 		return nil, toGRPC(err)
 	}
-	res, rev, err := k.s.Txn(ctx, req, txnSerializable(r))
+	res, rev, err := k.write(ctx, req, txnSerializable(r))
 	if err != nil {
 		return nil, toGRPC(err)
 	}

@@ -3,12 +3,15 @@ package grpcapi
 import (
 	"context"
 	"errors"
+	"strconv"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	epb "go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // The Lock and Election services are etcd's recipes run on the server
@@ -35,6 +38,13 @@ func (l *lockServer) Lock(ctx context.Context, req *v3lockpb.LockRequest) (*v3lo
 	m := concurrency.NewMutex(s, string(req.Name))
 	if err := m.Lock(ctx); err != nil {
 		return nil, toGRPC(err)
+	}
+	// The fencing token (the key's create revision) goes in the response
+	// header metadata: LockResponse has no field for it.
+	if c, err := selfClient(l.self); err == nil {
+		if r, err := c.Get(ctx, m.Key()); err == nil && len(r.Kvs) == 1 {
+			_ = grpc.SetHeader(ctx, metadata.Pairs(FencingTokenKey, strconv.FormatInt(r.Kvs[0].CreateRevision, 10)))
+		}
 	}
 	return &v3lockpb.LockResponse{Header: m.Header(), Key: []byte(m.Key())}, nil
 }

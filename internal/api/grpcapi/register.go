@@ -16,6 +16,7 @@ import (
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"google.golang.org/grpc"
 
+	"github.com/cairn-db/cairn/api/cairnpb"
 	"github.com/cairn-db/cairn/internal/mvcc"
 	"github.com/cairn-db/cairn/internal/server"
 )
@@ -49,6 +50,7 @@ func Register(g *grpc.Server, cfg Config) {
 	pb.RegisterLeaseServer(g, &leaseServer{kv: kv})
 	v3lockpb.RegisterLockServer(g, &lockServer{self: cfg.Self})
 	epb.RegisterElectionServer(g, &electionServer{self: cfg.Self})
+	cairnpb.RegisterCoordinationServer(g, &coordServer{kv: kv})
 	pb.RegisterWatchServer(g, &watchServer{kv: kv, reg: cfg.Server.Watches(), electionTimeout: cfg.ElectionTimeout})
 }
 
