@@ -287,11 +287,21 @@ func runScenarioWatch(t *testing.T, sc scenario, sd uint64, wantViolation, wantW
 	if err := w.run(pc.Endpoints(), 8, 3); err != nil {
 		t.Fatal(err)
 	}
+	locks, err := startLocks(pc.Endpoints(), 3, w.stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leases, err := startLeases(pc.Endpoints(), 6, w.stop)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := &env{t: t, pc: pc, w: w, rnd: rand.New(rand.NewPCG(sd, 1)), long: os.Getenv("ROBUSTNESS_DURATION") != "", window: defaultWindow}
 	pause(time.Second)
 	sc.run(e)
 	pause(time.Second)
 	w.halt()
+	locks.wait()
+	leases.wait()
 
 	// Recovery: every member up and serving within 10 s of the fault's end.
 	healStart := time.Now()
@@ -311,6 +321,16 @@ func runScenarioWatch(t *testing.T, sc scenario, sd uint64, wantViolation, wantW
 	}
 	if len(missing) > 0 {
 		t.Errorf("LOST %d of %d acknowledged inserts, e.g. %v", len(missing), acked, missing[:min(5, len(missing))])
+	}
+	if summary, err := locks.check(pc.Client()); err != nil {
+		t.Errorf("lock workload: %v", err)
+	} else {
+		t.Logf("lock workload: %s", summary)
+	}
+	if summary, err := leases.check(); err != nil {
+		t.Errorf("lease workload: %v", err)
+	} else {
+		t.Logf("lease workload: %s", summary)
 	}
 	checkHashes(t, pc)
 	// The watchers' log must run past the end of every unknown write's

@@ -1,0 +1,181 @@
+package robustness
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+
+	"github.com/cairn-db/cairn/cairnclient"
+)
+
+// The lock workload: clients take one lock (clientv3's Mutex on sessions
+// of a short TTL, so that a client cut off from the cluster loses it while
+// it still believes it holds it) and, holding it, increment a counter with
+// a read and a write guarded by their fencing token. If two clients ever
+// acted as holders at once and both writes were accepted, the counter
+// would repeat a value. The check reads the counter's whole history:
+// values must be exactly 1, 2, 3, ... and include every acknowledged
+// increment.
+const (
+	lockName  = "lk/lock"
+	lockCount = "lk/counter"
+	lockTTL   = 2 // seconds
+	lockWait  = 3 * time.Second
+)
+
+type lockWorkload struct {
+	mu    sync.Mutex // protects acked and the counters
+	acked map[int64]bool
+	holds int // acquisitions
+	stale int // guarded writes refused (the lock had moved on)
+	wg    sync.WaitGroup
+	stop  chan struct{}
+}
+
+func startLocks(eps []string, clients int, stop chan struct{}) (*lockWorkload, error) {
+	l := &lockWorkload{acked: map[int64]bool{}, stop: stop}
+	for i := range clients {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{eps[i%len(eps)]}, DialTimeout: time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return nil, err
+		}
+		l.wg.Add(1)
+		go l.client(cli)
+	}
+	return l, nil
+}
+
+func (l *lockWorkload) stopped() bool {
+	select {
+	case <-l.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (l *lockWorkload) client(cli *clientv3.Client) {
+	defer l.wg.Done()
+	defer cli.Close()
+	for !l.stopped() {
+		l.round(cli)
+	}
+}
+
+// round: a session, the lock, a few guarded increments, unlock.
+func (l *lockWorkload) round(cli *clientv3.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
+	defer cancel()
+	s, err := concurrency.NewSession(cli, concurrency.WithTTL(lockTTL), concurrency.WithContext(context.Background()))
+	if err != nil {
+		time.Sleep(50 * time.Millisecond) // back off while the cluster is unavailable
+		return
+	}
+	defer s.Close()
+	m := concurrency.NewMutex(s, lockName)
+	if err := m.Lock(ctx); err != nil {
+		return
+	}
+	token, err := cairnclient.MutexToken(ctx, cli, m)
+	if err != nil {
+		return
+	}
+	l.mu.Lock()
+	l.holds++
+	l.mu.Unlock()
+	fenced := cairnclient.WithFence(context.Background(), lockName, token)
+	for range 3 {
+		if l.stopped() {
+			break
+		}
+		wctx, wcancel := context.WithTimeout(fenced, 2*time.Second)
+		l.increment(wctx, cli)
+		wcancel()
+	}
+	uctx, ucancel := context.WithTimeout(context.Background(), time.Second)
+	_ = m.Unlock(uctx)
+	ucancel()
+}
+
+// increment reads the counter and writes counter+1 if it did not change in
+// between (a CAS), guarded by the fence in ctx. Without the fence a stale
+// holder's CAS could still succeed against a value the new holder has not
+// yet changed.
+func (l *lockWorkload) increment(ctx context.Context, cli *clientv3.Client) {
+	r, err := cli.Get(ctx, lockCount)
+	if err != nil {
+		return
+	}
+	var v int64
+	cmp := clientv3.Compare(clientv3.CreateRevision(lockCount), "=", 0)
+	if len(r.Kvs) == 1 {
+		v, _ = strconv.ParseInt(string(r.Kvs[0].Value), 10, 64)
+		cmp = clientv3.Compare(clientv3.ModRevision(lockCount), "=", r.Kvs[0].ModRevision)
+	}
+	next := strconv.FormatInt(v+1, 10)
+	resp, err := cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(lockCount, next)).Commit()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case err == nil && resp.Succeeded:
+		l.acked[v+1] = true
+	case err != nil && isFenceRefusal(err):
+		l.stale++
+	}
+}
+
+func isFenceRefusal(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "fencing token")
+}
+
+func (l *lockWorkload) wait() { l.wg.Wait() }
+
+// check reads every value the counter ever had (no compaction runs in the
+// suite) and verifies 1, 2, 3, ... with every acknowledged increment in it.
+func (l *lockWorkload) check(cli *clientv3.Client) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cur, err := cli.Get(ctx, lockCount)
+	if err != nil {
+		return "", err
+	}
+	if len(cur.Kvs) == 0 {
+		return "", fmt.Errorf("lock workload: the counter was never written (%d acquisitions)", l.holds)
+	}
+	var seq []int64
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	for resp := range cli.Watch(wctx, lockCount, clientv3.WithRev(1)) {
+		if err := resp.Err(); err != nil {
+			return "", err
+		}
+		for _, ev := range resp.Events {
+			v, _ := strconv.ParseInt(string(ev.Kv.Value), 10, 64)
+			seq = append(seq, v)
+			if ev.Kv.ModRevision >= cur.Kvs[0].ModRevision {
+				wcancel()
+			}
+		}
+	}
+	for i, v := range seq {
+		if v != int64(i+1) {
+			return "", fmt.Errorf("MUTUAL EXCLUSION VIOLATED: the counter's value %d is %d, want %d (values %v)", i+1, v, i+1, seq[max(0, i-3):min(len(seq), i+3)])
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for v := range l.acked {
+		if v > int64(len(seq)) {
+			return "", fmt.Errorf("acknowledged increment to %d missing (the counter reached %d)", v, len(seq))
+		}
+	}
+	return fmt.Sprintf("%d lock acquisitions, counter %d (%d acknowledged increments), %d stale writes refused by the fence",
+		l.holds, len(seq), len(l.acked), l.stale), nil
+}
