@@ -74,14 +74,7 @@ func startLeases(eps []string, clients int, stop chan struct{}) (*leaseWorkload,
 	return l, nil
 }
 
-func (l *leaseWorkload) stopped() bool {
-	select {
-	case <-l.stop:
-		return true
-	default:
-		return false
-	}
-}
+func (l *leaseWorkload) stopped() bool { return isClosed(l.stop) }
 
 func (l *leaseWorkload) client(id int, cli *clientv3.Client) {
 	defer l.wg.Done()

@@ -52,14 +52,7 @@ func startLocks(eps []string, clients int, stop chan struct{}) (*lockWorkload, e
 	return l, nil
 }
 
-func (l *lockWorkload) stopped() bool {
-	select {
-	case <-l.stop:
-		return true
-	default:
-		return false
-	}
-}
+func (l *lockWorkload) stopped() bool { return isClosed(l.stop) }
 
 func (l *lockWorkload) client(cli *clientv3.Client) {
 	defer l.wg.Done()

@@ -68,14 +68,7 @@ func (w *workload) halt() {
 	w.wg.Wait()
 }
 
-func (w *workload) stopped() bool {
-	select {
-	case <-w.stop:
-		return true
-	default:
-		return false
-	}
-}
+func (w *workload) stopped() bool { return isClosed(w.stop) }
 
 // definitelyFailed reports whether err guarantees the request had no
 // effect: the server rejected it before proposing it.
@@ -203,4 +196,14 @@ func (w *workload) checkSet(cli *clientv3.Client) (missing []string, total int, 
 		}
 	}
 	return missing, len(w.acked), nil
+}
+
+// isClosed reports whether ch is closed (a workload's stop signal).
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
