@@ -10,6 +10,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/cairn-db/cairn/internal/testutil"
 )
@@ -257,5 +258,36 @@ func TestLeasesSurviveLeaderKill(t *testing.T) {
 	t.Logf("leader killed %v after the last keepalive; longest lease life after its keepalive %v (TTL %ds)", killed.Sub(last), worst, ttl)
 	if early > 0 || late > 0 {
 		t.Fatalf("%d leases expired before their TTL, %d too long after it (worst %v)", early, late, worst)
+	}
+}
+
+// A session (a lease the client keeps alive, with its ephemeral keys) learns
+// promptly that it ended: clientv3's Session.Done closes within one
+// keepalive interval (TTL/3) of the server revoking or expiring its lease.
+func TestSessionLearnsItsEnd(t *testing.T) {
+	c := testutil.NewCluster(t, 3, testutil.ClusterOptions{})
+	ctx := testutil.Ctx(t)
+	cli := c.Client(0, 1, 2)
+	s, err := concurrency.NewSession(cli, concurrency.WithTTL(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "eph/me", "here", clientv3.WithLease(s.Lease())); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	if _, err := c.Client(1).Revoke(ctx, s.Lease()); err != nil { // as the leader does at expiry
+		t.Fatal(err)
+	}
+	select {
+	case <-s.Done():
+		if d := time.Since(revoked); d > time.Second+200*time.Millisecond {
+			t.Fatalf("the session learned its end %v after it (want within TTL/3 = 1 s)", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session never learned that its lease was gone")
+	}
+	if r, err := cli.Get(ctx, "eph/me"); err != nil || len(r.Kvs) != 0 {
+		t.Fatalf("the ephemeral key outlived its session: %v %v", r, err)
 	}
 }
