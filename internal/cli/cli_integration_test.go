@@ -38,18 +38,41 @@ func integration(t *testing.T) *cluster {
 	return c
 }
 
+// getenv is the environment of the verbs run against the cluster: only
+// endpointsEnv, naming its endpoints.
+func (c *cluster) getenv(k string) string {
+	if k == endpointsEnv {
+		return c.endpoints
+	}
+	return ""
+}
+
 // run runs a verb against the cluster and returns exit code and output.
 func (c *cluster) run(stdin string, args ...string) (int, string, string) {
 	c.t.Helper()
 	var out, errb bytes.Buffer
-	env := func(k string) string {
-		if k == endpointsEnv {
-			return c.endpoints
-		}
-		return ""
-	}
-	code := run(context.Background(), args, env, strings.NewReader(stdin), &out, &errb)
+	code := run(context.Background(), args, c.getenv, strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
+}
+
+// start runs `cairn verb args...` against the cluster in the background,
+// writing stdout to out, which the test may read while the verb runs; wait
+// returns its exit code and output, failing the test if it does not exit
+// within d.
+func (c *cluster) start(ctx context.Context, out *syncBuffer, verb string, args ...string) (wait func(d time.Duration) (int, string, string)) {
+	var errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, append([]string{verb}, args...), c.getenv, strings.NewReader(""), out, &errb) }()
+	return func(d time.Duration) (int, string, string) {
+		c.t.Helper()
+		select {
+		case code := <-done:
+			return code, out.String(), errb.String()
+		case <-time.After(d):
+			c.t.Fatalf("cairn %s %q did not exit within %v; output so far:\n%s%s", verb, args, d, out.String(), errb.String())
+			return 0, "", ""
+		}
+	}
 }
 
 // must runs a verb that must succeed and returns its stdout.

@@ -36,22 +36,17 @@ Output: table prints "compacted revision REV"; -o value prints REV.`,
 			if err != nil || rev <= 0 {
 				return usagef("REV must be a positive integer, got %q", args[0])
 			}
-			cli, err := inv.connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			rctx, cancel := inv.requestContext(ctx)
-			defer cancel()
 			var copts []clientv3.CompactOption
 			if o.physical {
 				copts = append(copts, clientv3.WithCompactPhysical())
 			}
-			resp, err := cli.Compact(rctx, rev, copts...)
-			if err != nil {
-				return err
-			}
-			return inv.printer().compact(resp, rev)
+			return inv.withClient(ctx, func(rctx context.Context, cli *clientv3.Client) error {
+				resp, err := cli.Compact(rctx, rev, copts...)
+				if err != nil {
+					return err
+				}
+				return inv.printer().compact(resp, rev)
+			})
 		},
 	}
 }

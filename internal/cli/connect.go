@@ -159,3 +159,18 @@ func dialReason(err error) string {
 func (inv *invocation) requestContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, inv.g.commandTimeout)
 }
+
+// withClient connects to --endpoints (see connect), runs fn with the client
+// and a context bounded by --command-timeout (see requestContext), and closes
+// the client. It serves the verbs that make bounded requests; watch and lease
+// keepalive run until interrupted and connect themselves.
+func (inv *invocation) withClient(ctx context.Context, fn func(rctx context.Context, cli *clientv3.Client) error) error {
+	cli, err := inv.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	rctx, cancel := inv.requestContext(ctx)
+	defer cancel()
+	return fn(rctx, cli)
+}

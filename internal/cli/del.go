@@ -57,18 +57,13 @@ Output: the number of keys deleted, then with --prev-kv the deleted pairs.`,
 			if err := o.setArgs(args); err != nil {
 				return err
 			}
-			cli, err := inv.connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			rctx, cancel := inv.requestContext(ctx)
-			defer cancel()
-			resp, err := cli.Do(rctx, o.op())
-			if err != nil {
-				return err
-			}
-			return inv.printer().del(resp.Del(), o)
+			return inv.withClient(ctx, func(rctx context.Context, cli *clientv3.Client) error {
+				resp, err := cli.Do(rctx, o.op())
+				if err != nil {
+					return err
+				}
+				return inv.printer().del(resp.Del(), o)
+			})
 		},
 	}
 }

@@ -164,18 +164,13 @@ one value per line (keys with --keys-only); --count-only prints the count.`,
 			if err := o.setArgs(args); err != nil {
 				return err
 			}
-			cli, err := inv.connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			rctx, cancel := inv.requestContext(ctx)
-			defer cancel()
-			resp, err := cli.Do(rctx, o.op())
-			if err != nil {
-				return err
-			}
-			return inv.printer().get(resp.Get(), o)
+			return inv.withClient(ctx, func(rctx context.Context, cli *clientv3.Client) error {
+				resp, err := cli.Do(rctx, o.op())
+				if err != nil {
+					return err
+				}
+				return inv.printer().get(resp.Get(), o)
+			})
 		},
 	}
 }

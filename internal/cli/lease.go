@@ -101,18 +101,13 @@ prints the hexadecimal ID, for scripts:
 			if err != nil {
 				return usagef("%v", err)
 			}
-			cli, err := inv.connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			rctx, cancel := inv.requestContext(ctx)
-			defer cancel()
-			resp, err := cli.Grant(rctx, ttl)
-			if err != nil {
-				return err
-			}
-			return inv.printer().leaseGrant(resp)
+			return inv.withClient(ctx, func(rctx context.Context, cli *clientv3.Client) error {
+				resp, err := cli.Grant(rctx, ttl)
+				if err != nil {
+					return err
+				}
+				return inv.printer().leaseGrant(resp)
+			})
 		},
 	}
 }
@@ -134,18 +129,13 @@ prints {"header":{...},"id":...}; -o value prints the hexadecimal ID.`,
 			if err != nil {
 				return err
 			}
-			cli, err := inv.connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			rctx, cancel := inv.requestContext(ctx)
-			defer cancel()
-			resp, err := cli.Revoke(rctx, id)
-			if err != nil {
-				return err
-			}
-			return inv.printer().leaseRevoke(id, resp)
+			return inv.withClient(ctx, func(rctx context.Context, cli *clientv3.Client) error {
+				resp, err := cli.Revoke(rctx, id)
+				if err != nil {
+					return err
+				}
+				return inv.printer().leaseRevoke(id, resp)
+			})
 		},
 	}
 }
@@ -269,22 +259,17 @@ key per line, raw.`,
 			if err != nil {
 				return err
 			}
-			cli, err := inv.connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			rctx, cancel := inv.requestContext(ctx)
-			defer cancel()
 			var lopts []clientv3.LeaseOption
 			if o.keys {
 				lopts = append(lopts, clientv3.WithAttachedKeys())
 			}
-			resp, err := cli.TimeToLive(rctx, id, lopts...)
-			if err != nil {
-				return err
-			}
-			return inv.printer().leaseTTL(id, resp, o.keys)
+			return inv.withClient(ctx, func(rctx context.Context, cli *clientv3.Client) error {
+				resp, err := cli.TimeToLive(rctx, id, lopts...)
+				if err != nil {
+					return err
+				}
+				return inv.printer().leaseTTL(id, resp, o.keys)
+			})
 		},
 	}
 }
@@ -304,18 +289,13 @@ decimal); -o value prints only the hexadecimal IDs, one per line.`,
 			if len(args) > 0 {
 				return usagef("lease list takes no arguments")
 			}
-			cli, err := inv.connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			rctx, cancel := inv.requestContext(ctx)
-			defer cancel()
-			resp, err := cli.Leases(rctx)
-			if err != nil {
-				return err
-			}
-			return inv.printer().leaseList(resp)
+			return inv.withClient(ctx, func(rctx context.Context, cli *clientv3.Client) error {
+				resp, err := cli.Leases(rctx)
+				if err != nil {
+					return err
+				}
+				return inv.printer().leaseList(resp)
+			})
 		},
 	}
 }

@@ -56,31 +56,6 @@ func inRange(t *testing.T, what string, ttl int64) {
 	}
 }
 
-// startLease runs `cairn lease args...` in the background, writing stdout to
-// out; wait returns its exit code and output, failing the test if it does
-// not exit within d.
-func (c *cluster) startLease(ctx context.Context, out *syncBuffer, args ...string) (wait func(d time.Duration) (int, string, string)) {
-	var errb syncBuffer
-	env := func(k string) string {
-		if k == endpointsEnv {
-			return c.endpoints
-		}
-		return ""
-	}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, append([]string{"lease"}, args...), env, strings.NewReader(""), out, &errb) }()
-	return func(d time.Duration) (int, string, string) {
-		c.t.Helper()
-		select {
-		case code := <-done:
-			return code, out.String(), errb.String()
-		case <-time.After(d):
-			c.t.Fatalf("cairn lease %q did not exit within %v; output so far:\n%s%s", args, d, out.String(), errb.String())
-			return 0, "", ""
-		}
-	}
-}
-
 // waitOutput waits (bounded) until out has n lines.
 func waitOutput(t *testing.T, out *syncBuffer, n int, what string) {
 	t.Helper()
@@ -190,7 +165,7 @@ func testLeaseVerbs(t *testing.T, c *cluster) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var kaOut syncBuffer
-	wait := c.startLease(ctx, &kaOut, "keepalive", idValue)
+	wait := c.start(ctx, &kaOut, "lease", "keepalive", idValue)
 	waitOutput(t, &kaOut, 1, "lease keepalive")
 	cancel()
 	code, out, errs := wait(15 * time.Second)
@@ -203,7 +178,7 @@ func testLeaseVerbs(t *testing.T, c *cluster) {
 	// come within a second or two.
 	short := strings.TrimSpace(c.must("", "lease", "grant", "3", "-o", "value"))
 	var shortOut syncBuffer
-	wait = c.startLease(context.Background(), &shortOut, "keepalive", short)
+	wait = c.start(context.Background(), &shortOut, "lease", "keepalive", short)
 	waitOutput(t, &shortOut, 1, "lease keepalive of a 3s lease")
 	if out := c.must("", "lease", "revoke", short); out != "lease "+short+" revoked\n" {
 		t.Errorf("lease revoke: %q", out)

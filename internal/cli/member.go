@@ -30,22 +30,17 @@ each row's fields separated by tabs.`,
 			if len(args) > 0 {
 				return usagef("member list takes no arguments")
 			}
-			cli, err := inv.connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			rctx, cancel := inv.requestContext(ctx)
-			defer cancel()
 			var mopts []clientv3.OpOption
 			if *opts.(*bool) {
 				mopts = append(mopts, clientv3.WithSerializable())
 			}
-			resp, err := cli.MemberList(rctx, mopts...)
-			if err != nil {
-				return err
-			}
-			return inv.printer().members(resp)
+			return inv.withClient(ctx, func(rctx context.Context, cli *clientv3.Client) error {
+				resp, err := cli.MemberList(rctx, mopts...)
+				if err != nil {
+					return err
+				}
+				return inv.printer().members(resp)
+			})
 		},
 	}
 }

@@ -113,18 +113,13 @@ prints the previous value with --prev-kv and nothing otherwise.`,
 			if err := o.setArgs(args, inv.stdin); err != nil {
 				return err
 			}
-			cli, err := inv.connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			rctx, cancel := inv.requestContext(ctx)
-			defer cancel()
-			resp, err := cli.Do(rctx, o.op())
-			if err != nil {
-				return err
-			}
-			return inv.printer().put(resp.Put(), o)
+			return inv.withClient(ctx, func(rctx context.Context, cli *clientv3.Client) error {
+				resp, err := cli.Do(rctx, o.op())
+				if err != nil {
+					return err
+				}
+				return inv.printer().put(resp.Put(), o)
+			})
 		},
 	}
 }

@@ -117,18 +117,13 @@ func txnVerb() *verb {
 				}
 				return err
 			}
-			cli, err := inv.connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			rctx, cancel := inv.requestContext(ctx)
-			defer cancel()
-			resp, err := cli.Txn(rctx).If(t.cmps()...).Then(opsOf(t.success)...).Else(opsOf(t.failure)...).Commit()
-			if err != nil {
-				return err
-			}
-			return inv.printer().txn(resp, t)
+			return inv.withClient(ctx, func(rctx context.Context, cli *clientv3.Client) error {
+				resp, err := cli.Txn(rctx).If(t.cmps()...).Then(opsOf(t.success)...).Else(opsOf(t.failure)...).Commit()
+				if err != nil {
+					return err
+				}
+				return inv.printer().txn(resp, t)
+			})
 		},
 	}
 }

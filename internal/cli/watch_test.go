@@ -208,34 +208,9 @@ func watchCluster(t *testing.T) *cluster {
 	return c
 }
 
-// startWatch runs `cairn watch args...` in the background; wait returns its
-// exit code and output, failing the test if it does not exit within d.
+// startWatch runs `cairn watch args...` in the background (see start).
 func (c *cluster) startWatch(ctx context.Context, args ...string) (wait func(d time.Duration) (int, string, string)) {
-	return c.startWatchOut(ctx, &syncBuffer{}, args...)
-}
-
-// startWatchOut is startWatch writing stdout to out, which the test may read
-// while the watch runs.
-func (c *cluster) startWatchOut(ctx context.Context, out *syncBuffer, args ...string) (wait func(d time.Duration) (int, string, string)) {
-	var errb syncBuffer
-	env := func(k string) string {
-		if k == endpointsEnv {
-			return c.endpoints
-		}
-		return ""
-	}
-	done := make(chan int, 1)
-	go func() { done <- run(ctx, append([]string{"watch"}, args...), env, strings.NewReader(""), out, &errb) }()
-	return func(d time.Duration) (int, string, string) {
-		c.t.Helper()
-		select {
-		case code := <-done:
-			return code, out.String(), errb.String()
-		case <-time.After(d):
-			c.t.Fatalf("cairn watch %q did not exit within %v; output so far:\n%s%s", args, d, out.String(), errb.String())
-			return 0, "", ""
-		}
-	}
+	return c.start(ctx, &syncBuffer{}, "watch", args...)
 }
 
 // syncBuffer is a bytes.Buffer safe for a writer and a concurrent reader.
@@ -316,7 +291,7 @@ func TestIntegrationWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var out2 syncBuffer
-	wait = c.startWatchOut(ctx, &out2, p+"live", "-o", "value")
+	wait = c.start(ctx, &out2, "watch", p+"live", "-o", "value")
 	deadline := time.Now().Add(15 * time.Second)
 	for !strings.Contains(out2.String(), "now\n") {
 		if time.Now().After(deadline) {
