@@ -27,6 +27,7 @@ const (
 	// (a client's revoke, or the leader's when the lease expired).
 	KindLeaseRevoke Kind = 5
 	// KindLeaseRenew restarts the TTL of lease Lease.ID (a keepalive).
+	// Superseded by KindLeaseRenewBatch; still applied.
 	KindLeaseRenew Kind = 6
 	// KindLeaseExpire revokes the expired leases Expired (proposed by the
 	// leader), each with its keys in one revision of its own; a lease that
@@ -38,6 +39,9 @@ const (
 	// KindCreateSequential puts Sequential.Prefix followed by the write's
 	// revision as 20 zero-padded digits.
 	KindCreateSequential Kind = 9
+	// KindLeaseRenewBatch restarts the TTL of every lease in Renew (the
+	// keepalives that arrived while the previous batch was in flight).
+	KindLeaseRenewBatch Kind = 10
 	// Reserved for later: membership changes, ...
 )
 
@@ -61,6 +65,8 @@ func (k Kind) String() string {
 		return "guarded-txn"
 	case KindCreateSequential:
 		return "create-sequential"
+	case KindLeaseRenewBatch:
+		return "lease-renew-batch"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -74,6 +80,7 @@ type Command struct {
 	Member     *MemberAttrs     // KindMemberAttrs
 	Lease      *LeaseOp         // KindLeaseGrant, KindLeaseRevoke, KindLeaseRenew
 	Expired    []int64          // KindLeaseExpire
+	Renew      []int64          // KindLeaseRenewBatch
 	Fence      *Fence           // KindGuardedTxn (with Txn)
 	Sequential *Sequential      // KindCreateSequential
 }
@@ -201,10 +208,9 @@ func AppendEncode(dst []byte, c *Command) []byte {
 		}
 		dst = append(dst, expired)
 	case KindLeaseExpire:
-		dst = appendCount(dst, len(c.Expired), false)
-		for _, id := range c.Expired {
-			dst = binary.AppendVarint(dst, id)
-		}
+		dst = appendIDs(dst, c.Expired)
+	case KindLeaseRenewBatch:
+		dst = appendIDs(dst, c.Renew)
 	}
 	return dst
 }
@@ -224,6 +230,14 @@ func appendCount(dst []byte, n int, isNil bool) []byte {
 		return append(dst, 0)
 	}
 	return binary.AppendUvarint(dst, uint64(n)+1)
+}
+
+func appendIDs(dst []byte, ids []int64) []byte {
+	dst = appendCount(dst, len(ids), false)
+	for _, id := range ids {
+		dst = binary.AppendVarint(dst, id)
+	}
+	return dst
 }
 
 // appendOptTxn appends a presence byte and, when present, the txn.

@@ -44,13 +44,9 @@ func Decode(b []byte) (*Command, error) {
 	case KindLeaseGrant, KindLeaseRevoke, KindLeaseRenew:
 		c.Lease = &LeaseOp{ID: d.varint(), TTL: d.varint(), Expired: d.flags(1, "lease op") == 1}
 	case KindLeaseExpire:
-		n := d.count()
-		if n < 0 && d.err == nil {
-			d.fail("expired lease list is not encoded as a list")
-		}
-		for i := 0; i < n && d.err == nil; i++ {
-			c.Expired = append(c.Expired, d.varint())
-		}
+		c.Expired = d.ids("expired lease")
+	case KindLeaseRenewBatch:
+		c.Renew = d.ids("renewed lease")
 	default:
 		return nil, fmt.Errorf("%w: %w %d", ErrMalformed, ErrUnknownKind, b[1])
 	}
@@ -181,6 +177,19 @@ func (d *decoder) flags(allowed byte, what string) byte {
 		d.fail("unknown %s flags %#x", what, f)
 	}
 	return f
+}
+
+// ids reads a list of lease IDs.
+func (d *decoder) ids(what string) []int64 {
+	n := d.count()
+	if n < 0 && d.err == nil {
+		d.fail("%s list is not encoded as a list", what)
+	}
+	var ids []int64
+	for i := 0; i < n && d.err == nil; i++ {
+		ids = append(ids, d.varint())
+	}
+	return ids
 }
 
 // optTxn reads a presence byte and, when present, a txn.

@@ -22,7 +22,9 @@ type applyResult struct {
 	rev      int64  // store revision right after the command
 	leaseTTL int64  // lease grant and renew: the lease's TTL
 	key      []byte // sequential create: the key made
-	err      error
+	// leaseTTLs: a renewal batch's TTL per lease, 0 for a missing one.
+	leaseTTLs []int64
+	err       error
 }
 
 type trigger struct {
@@ -145,7 +147,7 @@ func (s *Server) applyCommandLocked(cmd *command.Command) (res applyResult, even
 		res = applyResult{txn: r, err: err}
 		events = evs
 		s.leases.Track(evs)
-	case command.KindLeaseGrant, command.KindLeaseRevoke, command.KindLeaseRenew, command.KindLeaseExpire:
+	case command.KindLeaseGrant, command.KindLeaseRevoke, command.KindLeaseRenew, command.KindLeaseExpire, command.KindLeaseRenewBatch:
 		res, events = s.applyLeaseLocked(cmd)
 	case command.KindGuardedTxn:
 		res, events = s.applyGuardedLocked(cmd)

@@ -83,13 +83,77 @@ func (s *Server) LeaseRevoke(ctx context.Context, id int64) (int64, error) {
 }
 
 // LeaseRenew restarts a lease's TTL (a keepalive) and returns its granted
-// TTL, or lease.ErrNotFound.
+// TTL, or lease.ErrNotFound. Renewals are batched (renewLoop): one log
+// entry carries every renewal that arrived while the previous one was in
+// flight, so a keepalive costs a share of one proposal, not one each.
 func (s *Server) LeaseRenew(ctx context.Context, id int64) (int64, int64, error) {
-	res, err := s.propose(ctx, &command.Command{Kind: command.KindLeaseRenew, Lease: &command.LeaseOp{ID: id}})
-	if err != nil {
-		return 0, 0, err
+	req := renewRequest{id: id, done: make(chan renewResult, 1)}
+	select {
+	case s.renewc <- req:
+	case <-ctx.Done():
+		return 0, 0, s.contextError(ctx, ctx.Err())
+	case <-s.stopc:
+		return 0, 0, ErrStopped
 	}
-	return res.leaseTTL, res.rev, res.err
+	select {
+	case r := <-req.done:
+		return r.ttl, r.rev, r.err
+	case <-ctx.Done():
+		return 0, 0, s.contextError(ctx, ctx.Err())
+	case <-s.stopc:
+		return 0, 0, ErrStopped
+	}
+}
+
+type renewRequest struct {
+	id   int64
+	done chan renewResult // buffered: the loop never waits for a caller
+}
+
+type renewResult struct {
+	ttl, rev int64
+	err      error
+}
+
+// maxRenewBatch bounds the renewals of one log entry.
+const maxRenewBatch = 4096
+
+// renewLoop proposes renewals in batches, one batch in flight at a time.
+func (s *Server) renewLoop() {
+	defer s.wg.Done()
+	for {
+		var batch []renewRequest
+		select {
+		case r := <-s.renewc:
+			batch = append(batch, r)
+		case <-s.stopc:
+			return
+		}
+	more:
+		for len(batch) < maxRenewBatch {
+			select {
+			case r := <-s.renewc:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		ids := make([]int64, len(batch))
+		for i, r := range batch {
+			ids[i] = r.id
+		}
+		res, err := s.propose(context.Background(), &command.Command{Kind: command.KindLeaseRenewBatch, Renew: ids})
+		for i, r := range batch {
+			out := renewResult{err: err}
+			if err == nil {
+				out.rev = res.rev
+				if out.ttl = res.leaseTTLs[i]; out.ttl == 0 {
+					out.err = lease.ErrNotFound
+				}
+			}
+			r.done <- out
+		}
+	}
 }
 
 // LeaseInfo is what LeaseTimeToLive reports.
@@ -152,6 +216,15 @@ func (s *Server) applyLeaseLocked(cmd *command.Command) (applyResult, []mvcc.Eve
 		}
 		s.deadlines.Renew(op.ID, ttl)
 		return applyResult{leaseTTL: ttl}, nil
+	case command.KindLeaseRenewBatch:
+		ttls := make([]int64, len(cmd.Renew)) // 0: no such lease
+		for i, id := range cmd.Renew {
+			if ttl, ok := s.leases.TTL(id); ok {
+				s.deadlines.Renew(id, ttl)
+				ttls[i] = ttl
+			}
+		}
+		return applyResult{leaseTTLs: ttls}, nil
 	case command.KindLeaseExpire:
 		var events []mvcc.Event
 		for _, id := range cmd.Expired {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -237,5 +238,49 @@ func TestLeaseSnapshotRoundTrip(t *testing.T) {
 		if err != nil || info.GrantedTTL != 30 || !slices.Equal(info.Keys, want) {
 			t.Fatalf("lease %d after restore: %+v %v", id, info, err)
 		}
+	}
+}
+
+// Concurrent keepalives share log entries, and each gets its own lease's
+// answer (a missing lease: ErrNotFound).
+func TestLeaseRenewalsAreBatched(t *testing.T) {
+	ctx := context.Background()
+	ls := newLeaseServer(t)
+	for id := int64(1); id <= 10; id++ {
+		if _, _, _, err := ls.LeaseGrant(ctx, id, id+10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ls.node.mu.Lock()
+	before := ls.node.index
+	ls.node.mu.Unlock()
+	const n = 400
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id := int64(i%12 + 1) // 11 and 12 do not exist
+			ttl, _, err := ls.LeaseRenew(ctx, id)
+			switch {
+			case id > 10 && !errors.Is(err, lease.ErrNotFound):
+				errs <- fmt.Errorf("renew of missing lease %d: ttl %d err %v", id, ttl, err)
+			case id <= 10 && (err != nil || ttl != id+10):
+				errs <- fmt.Errorf("renew of lease %d: ttl %d err %v", id, ttl, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	ls.node.mu.Lock()
+	entries := ls.node.index - before
+	ls.node.mu.Unlock()
+	t.Logf("%d renewals in %d log entries", n, entries)
+	if entries >= n {
+		t.Fatalf("%d renewals took %d entries: not batched", n, entries)
 	}
 }

@@ -130,9 +130,10 @@ type Server struct {
 	snapTerm uint64
 	leases   *lease.Table
 
-	deadlines   *lease.Deadlines // member-local lease clock (lease.go)
-	minTTL      int64            // seconds
-	appliedTerm atomic.Uint64    // raft term of the last applied entry
+	deadlines   *lease.Deadlines  // member-local lease clock (lease.go)
+	minTTL      int64             // seconds
+	appliedTerm atomic.Uint64     // raft term of the last applied entry
+	renewc      chan renewRequest // keepalives for renewLoop
 
 	applied  indexWaiter
 	wait     *waitRegistry
@@ -192,6 +193,7 @@ func New(cfg Config) (*Server, error) {
 		leases:    lease.NewTable(),
 		deadlines: lease.NewDeadlines(cfg.Now),
 		minTTL:    minLeaseTTL(cfg.HeartbeatInterval, cfg.ElectionTimeout),
+		renewc:    make(chan renewRequest),
 		wait:      newWaitRegistry(),
 		readNotif: newNotifier(),
 		readWakeC: make(chan struct{}, 1),
@@ -209,10 +211,11 @@ func New(cfg Config) (*Server, error) {
 		s.metrics.keys.Set(float64(s.store.KeyCount()))
 	}
 	s.startWatches()
-	s.wg.Add(3)
+	s.wg.Add(4)
 	go s.applyLoop()
 	go s.readLoop()
 	go s.expireLoop()
+	go s.renewLoop()
 	return s, nil
 }
 
