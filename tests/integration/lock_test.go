@@ -11,9 +11,11 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	recipe "go.etcd.io/etcd/client/v3/experimental/recipes"
 	epb "go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 
+	"github.com/cairn-db/cairn/cairnclient"
 	"github.com/cairn-db/cairn/internal/testutil"
 )
 
@@ -100,7 +102,25 @@ func TestMutexExclusion(t *testing.T) {
 					}
 				}
 				total.Add(1)
-				time.Sleep(time.Millisecond) // hold it a little
+				// A fenced read-modify-write of a shared counter.
+				token, err := cairnclient.MutexToken(ctx, cli, m)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				r, err := cli.Get(ctx, "mx-counter")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				count := 0
+				if len(r.Kvs) == 1 {
+					count, _ = strconv.Atoi(string(r.Kvs[0].Value))
+				}
+				if _, err := cli.Put(cairnclient.WithFence(ctx, "mx", token), "mx-counter", strconv.Itoa(count+1)); err != nil {
+					t.Errorf("the holder's fenced write: %v", err)
+					return
+				}
 				holders.Add(-1)
 				if err := m.Unlock(ctx); err != nil {
 					t.Error(err)
@@ -112,6 +132,130 @@ func TestMutexExclusion(t *testing.T) {
 	wg.Wait()
 	if maxHolders.Load() != 1 || total.Load() != workers*rounds {
 		t.Fatalf("max simultaneous holders %d (want 1), %d acquisitions (want %d)", maxHolders.Load(), total.Load(), workers*rounds)
+	}
+	r, err := c.Client(0).Get(ctx, "mx-counter")
+	if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Value) != strconv.Itoa(workers*rounds) {
+		t.Fatalf("fenced counter %v %v, want %d", r, err, workers*rounds)
+	}
+}
+
+// Many campaigners: exactly one leader at a time, each leadership with a
+// larger fencing token (its key's revision) than the one before.
+func TestElectionOneLeaderAtATime(t *testing.T) {
+	c := testutil.NewCluster(t, 3, testutil.ClusterOptions{})
+	ctx := testutil.Ctx(t)
+	const workers = 12
+	var leaders, maxLeaders atomic.Int64
+	var mu sync.Mutex
+	var tokens []int64
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cli := c.Client(w % 3)
+			s, err := concurrency.NewSession(cli, concurrency.WithTTL(10))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer s.Close()
+			e := concurrency.NewElection(s, "el")
+			if err := e.Campaign(ctx, fmt.Sprintf("w%d", w)); err != nil {
+				t.Error(err)
+				return
+			}
+			n := leaders.Add(1)
+			for {
+				old := maxLeaders.Load()
+				if n <= old || maxLeaders.CompareAndSwap(old, n) {
+					break
+				}
+			}
+			mu.Lock()
+			tokens = append(tokens, e.Rev())
+			mu.Unlock()
+			l, err := e.Leader(ctx)
+			if err != nil || string(l.Kvs[0].Value) != fmt.Sprintf("w%d", w) {
+				t.Errorf("leader as seen by the leader: %v %v", l, err)
+			}
+			leaders.Add(-1)
+			if err := e.Resign(ctx); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if maxLeaders.Load() != 1 || len(tokens) != workers {
+		t.Fatalf("max simultaneous leaders %d (want 1), %d leaderships (want %d)", maxLeaders.Load(), len(tokens), workers)
+	}
+	for i := 1; i < len(tokens); i++ {
+		if tokens[i] <= tokens[i-1] {
+			t.Fatalf("leadership %d has token %d, not above the previous %d", i, tokens[i], tokens[i-1])
+		}
+	}
+}
+
+// The experimental recipes of clientv3 run against Cairn.
+func TestClientRecipes(t *testing.T) {
+	c := testutil.NewCluster(t, 3, testutil.ClusterOptions{})
+	cli := c.Client(0, 1, 2)
+
+	q := recipe.NewQueue(cli, "rq")
+	for i := range 5 {
+		if err := q.Enqueue(strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		v, err := q.Dequeue()
+		if err != nil || v != strconv.Itoa(i) {
+			t.Fatalf("dequeue %d: %q %v", i, v, err)
+		}
+	}
+
+	pq := recipe.NewPriorityQueue(cli, "rpq")
+	for _, p := range []uint16{5, 1, 3} {
+		if err := pq.Enqueue(fmt.Sprint(p), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"1", "3", "5"} {
+		if v, err := pq.Dequeue(); err != nil || v != want {
+			t.Fatalf("priority dequeue: %q %v, want %q", v, err, want)
+		}
+	}
+
+	b := recipe.NewBarrier(cli, "rb")
+	if err := b.Hold(); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan error, 1)
+	go func() { released <- b.Wait() }()
+	if err := b.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-released; err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := concurrency.NewSession(cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rw := recipe.NewRWMutex(s, "rrw")
+	if err := rw.RLock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rw.RUnlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rw.Lock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rw.Unlock(); err != nil {
+		t.Fatal(err)
 	}
 }
 
