@@ -70,12 +70,28 @@ func TestLockService(t *testing.T) {
 	}
 }
 
+// overlap measures how many goroutines are inside a section at once.
+type overlap struct{ in, max atomic.Int64 }
+
+func (o *overlap) enter() {
+	n := o.in.Add(1)
+	for {
+		old := o.max.Load()
+		if n <= old || o.max.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+func (o *overlap) leave() { o.in.Add(-1) }
+
 // clientv3's Mutex with many goroutines: never two holders at once.
 func TestMutexExclusion(t *testing.T) {
 	c := testutil.NewCluster(t, 3, testutil.ClusterOptions{})
 	ctx := testutil.Ctx(t)
 	const workers, rounds = 16, 5
-	var holders, maxHolders, total atomic.Int64
+	var holders overlap
+	var total atomic.Int64
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
@@ -94,13 +110,7 @@ func TestMutexExclusion(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				n := holders.Add(1)
-				for {
-					old := maxHolders.Load()
-					if n <= old || maxHolders.CompareAndSwap(old, n) {
-						break
-					}
-				}
+				holders.enter()
 				total.Add(1)
 				// A fenced read-modify-write of a shared counter.
 				token, err := cairnclient.MutexToken(ctx, cli, m)
@@ -121,7 +131,7 @@ func TestMutexExclusion(t *testing.T) {
 					t.Errorf("the holder's fenced write: %v", err)
 					return
 				}
-				holders.Add(-1)
+				holders.leave()
 				if err := m.Unlock(ctx); err != nil {
 					t.Error(err)
 					return
@@ -130,8 +140,8 @@ func TestMutexExclusion(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if maxHolders.Load() != 1 || total.Load() != workers*rounds {
-		t.Fatalf("max simultaneous holders %d (want 1), %d acquisitions (want %d)", maxHolders.Load(), total.Load(), workers*rounds)
+	if holders.max.Load() != 1 || total.Load() != workers*rounds {
+		t.Fatalf("max simultaneous holders %d (want 1), %d acquisitions (want %d)", holders.max.Load(), total.Load(), workers*rounds)
 	}
 	r, err := c.Client(0).Get(ctx, "mx-counter")
 	if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Value) != strconv.Itoa(workers*rounds) {
@@ -145,7 +155,7 @@ func TestElectionOneLeaderAtATime(t *testing.T) {
 	c := testutil.NewCluster(t, 3, testutil.ClusterOptions{})
 	ctx := testutil.Ctx(t)
 	const workers = 12
-	var leaders, maxLeaders atomic.Int64
+	var leaders overlap
 	var mu sync.Mutex
 	var tokens []int64
 	var wg sync.WaitGroup
@@ -165,13 +175,7 @@ func TestElectionOneLeaderAtATime(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			n := leaders.Add(1)
-			for {
-				old := maxLeaders.Load()
-				if n <= old || maxLeaders.CompareAndSwap(old, n) {
-					break
-				}
-			}
+			leaders.enter()
 			mu.Lock()
 			tokens = append(tokens, e.Rev())
 			mu.Unlock()
@@ -179,15 +183,15 @@ func TestElectionOneLeaderAtATime(t *testing.T) {
 			if err != nil || string(l.Kvs[0].Value) != fmt.Sprintf("w%d", w) {
 				t.Errorf("leader as seen by the leader: %v %v", l, err)
 			}
-			leaders.Add(-1)
+			leaders.leave()
 			if err := e.Resign(ctx); err != nil {
 				t.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	if maxLeaders.Load() != 1 || len(tokens) != workers {
-		t.Fatalf("max simultaneous leaders %d (want 1), %d leaderships (want %d)", maxLeaders.Load(), len(tokens), workers)
+	if leaders.max.Load() != 1 || len(tokens) != workers {
+		t.Fatalf("max simultaneous leaders %d (want 1), %d leaderships (want %d)", leaders.max.Load(), len(tokens), workers)
 	}
 	for i := 1; i < len(tokens); i++ {
 		if tokens[i] <= tokens[i-1] {
