@@ -17,20 +17,24 @@ import (
 
 // The lock workload: clients take one lock (clientv3's Mutex on sessions
 // of a short TTL, so that a client cut off from the cluster loses it while
-// it still believes it holds it) and, holding it, increment a counter with
-// a read and a write guarded by their fencing token. If two clients ever
+// it still believes it holds it), or win one election (clientv3's
+// Election: the same ownership rule, the lowest create revision under the
+// name), and, holding it, increment a counter with a read and a write
+// guarded by their fencing token. If two clients ever
 // acted as holders at once and both writes were accepted, the counter
 // would repeat a value. The check reads the counter's whole history:
 // values must be exactly 1, 2, 3, ... and include every acknowledged
 // increment.
 const (
-	lockName  = "lk/lock"
-	lockCount = "lk/counter"
-	lockTTL   = 2 // seconds
-	lockWait  = 3 * time.Second
+	lockTTL  = 2 // seconds
+	lockWait = 3 * time.Second
 )
 
 type lockWorkload struct {
+	name    string // the lock or election
+	counter string // the counter's key
+	elect   bool   // campaign in an election instead of taking a Mutex
+
 	mu    sync.Mutex // protects acked and the counters
 	acked map[int64]bool
 	holds int // acquisitions
@@ -39,8 +43,8 @@ type lockWorkload struct {
 	stop  chan struct{}
 }
 
-func startLocks(eps []string, clients int, stop chan struct{}) (*lockWorkload, error) {
-	l := &lockWorkload{acked: map[int64]bool{}, stop: stop}
+func startLocks(eps []string, clients int, name, counter string, elect bool, stop chan struct{}) (*lockWorkload, error) {
+	l := &lockWorkload{name: name, counter: counter, elect: elect, acked: map[int64]bool{}, stop: stop}
 	for i := range clients {
 		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{eps[i%len(eps)]}, DialTimeout: time.Second, Logger: zap.NewNop()})
 		if err != nil {
@@ -72,18 +76,29 @@ func (l *lockWorkload) round(cli *clientv3.Client) {
 		return
 	}
 	defer s.Close()
-	m := concurrency.NewMutex(s, lockName)
-	if err := m.Lock(ctx); err != nil {
-		return
-	}
-	token, err := cairnclient.MutexToken(ctx, cli, m)
-	if err != nil {
-		return
+	var token int64
+	var release func(context.Context) error
+	if l.elect {
+		e := concurrency.NewElection(s, l.name)
+		if err := e.Campaign(ctx, "candidate"); err != nil {
+			return
+		}
+		token, release = e.Rev(), e.Resign
+	} else {
+		m := concurrency.NewMutex(s, l.name)
+		if err := m.Lock(ctx); err != nil {
+			return
+		}
+		var err error
+		if token, err = cairnclient.MutexToken(ctx, cli, m); err != nil {
+			return
+		}
+		release = m.Unlock
 	}
 	l.mu.Lock()
 	l.holds++
 	l.mu.Unlock()
-	fenced := cairnclient.WithFence(context.Background(), lockName, token)
+	fenced := cairnclient.WithFence(context.Background(), l.name, token)
 	for range 3 {
 		if l.stopped() {
 			break
@@ -93,7 +108,7 @@ func (l *lockWorkload) round(cli *clientv3.Client) {
 		wcancel()
 	}
 	uctx, ucancel := context.WithTimeout(context.Background(), time.Second)
-	_ = m.Unlock(uctx)
+	_ = release(uctx)
 	ucancel()
 }
 
@@ -102,18 +117,18 @@ func (l *lockWorkload) round(cli *clientv3.Client) {
 // holder's CAS could still succeed against a value the new holder has not
 // yet changed.
 func (l *lockWorkload) increment(ctx context.Context, cli *clientv3.Client) {
-	r, err := cli.Get(ctx, lockCount)
+	r, err := cli.Get(ctx, l.counter)
 	if err != nil {
 		return
 	}
 	var v int64
-	cmp := clientv3.Compare(clientv3.CreateRevision(lockCount), "=", 0)
+	cmp := clientv3.Compare(clientv3.CreateRevision(l.counter), "=", 0)
 	if len(r.Kvs) == 1 {
 		v, _ = strconv.ParseInt(string(r.Kvs[0].Value), 10, 64)
-		cmp = clientv3.Compare(clientv3.ModRevision(lockCount), "=", r.Kvs[0].ModRevision)
+		cmp = clientv3.Compare(clientv3.ModRevision(l.counter), "=", r.Kvs[0].ModRevision)
 	}
 	next := strconv.FormatInt(v+1, 10)
-	resp, err := cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(lockCount, next)).Commit()
+	resp, err := cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(l.counter, next)).Commit()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
@@ -135,17 +150,17 @@ func (l *lockWorkload) wait() { l.wg.Wait() }
 func (l *lockWorkload) check(cli *clientv3.Client) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cur, err := cli.Get(ctx, lockCount)
+	cur, err := cli.Get(ctx, l.counter)
 	if err != nil {
 		return "", err
 	}
 	if len(cur.Kvs) == 0 {
-		return "", fmt.Errorf("lock workload: the counter was never written (%d acquisitions)", l.holds)
+		return "", fmt.Errorf("the counter %s was never written (%d acquisitions of %s)", l.counter, l.holds, l.name)
 	}
 	var seq []int64
 	wctx, wcancel := context.WithCancel(ctx)
 	defer wcancel()
-	for resp := range cli.Watch(wctx, lockCount, clientv3.WithRev(1)) {
+	for resp := range cli.Watch(wctx, l.counter, clientv3.WithRev(1)) {
 		if err := resp.Err(); err != nil {
 			return "", err
 		}
@@ -169,6 +184,6 @@ func (l *lockWorkload) check(cli *clientv3.Client) (string, error) {
 			return "", fmt.Errorf("acknowledged increment to %d missing (the counter reached %d)", v, len(seq))
 		}
 	}
-	return fmt.Sprintf("%d lock acquisitions, counter %d (%d acknowledged increments), %d stale writes refused by the fence",
+	return fmt.Sprintf("%d acquisitions, counter %d (%d acknowledged increments), %d stale writes refused by the fence",
 		l.holds, len(seq), len(l.acked), l.stale), nil
 }

@@ -287,7 +287,11 @@ func runScenarioWatch(t *testing.T, sc scenario, sd uint64, wantViolation, wantW
 	if err := w.run(pc.Endpoints(), 8, 3); err != nil {
 		t.Fatal(err)
 	}
-	locks, err := startLocks(pc.Endpoints(), 3, w.stop)
+	locks, err := startLocks(pc.Endpoints(), 3, "lk/lock", "lk/counter", false, w.stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elections, err := startLocks(pc.Endpoints(), 3, "el/election", "el/counter", true, w.stop)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -301,6 +305,7 @@ func runScenarioWatch(t *testing.T, sc scenario, sd uint64, wantViolation, wantW
 	pause(time.Second)
 	w.halt()
 	locks.wait()
+	elections.wait()
 	leases.wait()
 
 	// Recovery: every member up and serving within 10 s of the fault's end.
@@ -322,10 +327,12 @@ func runScenarioWatch(t *testing.T, sc scenario, sd uint64, wantViolation, wantW
 	if len(missing) > 0 {
 		t.Errorf("LOST %d of %d acknowledged inserts, e.g. %v", len(missing), acked, missing[:min(5, len(missing))])
 	}
-	if summary, err := locks.check(pc.Client()); err != nil {
-		t.Errorf("lock workload: %v", err)
-	} else {
-		t.Logf("lock workload: %s", summary)
+	for name, l := range map[string]*lockWorkload{"lock": locks, "election": elections} {
+		if summary, err := l.check(pc.Client()); err != nil {
+			t.Errorf("%s workload: %v", name, err)
+		} else {
+			t.Logf("%s workload: %s", name, summary)
+		}
 	}
 	if summary, err := leases.check(); err != nil {
 		t.Errorf("lease workload: %v", err)
