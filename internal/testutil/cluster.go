@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,19 +57,32 @@ type ClusterOptions struct {
 // drawn from 20000-32767, below Linux's ephemeral range, so that a member
 // restarted on the same port does not find it taken by some client's
 // outgoing connection (the kernel hands those out from the ephemeral range).
+// A port is never returned twice in one process, so that two members of one
+// cluster cannot get the same one before either binds it.
 func FreePort(t testing.TB) int {
 	t.Helper()
+	portsMu.Lock()
+	defer portsMu.Unlock()
 	for i := 0; i < 1000; i++ {
 		port := 20000 + rand.IntN(12768)
+		if portsGiven[port] {
+			continue // given before in this process: maybe not bound yet
+		}
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err == nil {
 			ln.Close()
+			portsGiven[port] = true
 			return port
 		}
 	}
 	t.Fatal("no free port in 20000-32767")
 	return 0
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{} // ports FreePort returned in this process
+)
 
 func mustURL(t testing.TB, s string) url.URL {
 	u, err := url.Parse(s)
