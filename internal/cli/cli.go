@@ -14,7 +14,8 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Exit codes returned by Run.
+// Exit codes returned by Run. `lock NAME -- COMMAND` returns COMMAND's exit
+// status instead (an exitCodeError).
 const (
 	exitOK    = 0 // the verb succeeded (a txn whose compares failed also exits 0)
 	exitError = 1 // a request failed or no member answered
@@ -115,6 +116,7 @@ type verb struct {
 func verbs() []*verb {
 	return []*verb{
 		getVerb(), putVerb(), delVerb(), txnVerb(), watchVerb(), compactVerb(),
+		lockVerb(), electVerb(),
 		leaseGrantVerb(), leaseRevokeVerb(), leaseKeepAliveVerb(), leaseTTLVerb(), leaseListVerb(),
 		statusVerb(), healthVerb(), memberListVerb(),
 	}
@@ -122,7 +124,7 @@ func verbs() []*verb {
 
 // Run runs the cairn command line: args are the arguments after the program
 // name. It returns the process exit code: 0 success, 1 request error, 2 usage
-// error.
+// error; `lock NAME -- COMMAND` returns COMMAND's exit status.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return run(ctx, args, os.Getenv, stdin, stdout, stderr)
 }
@@ -248,9 +250,12 @@ func dashHint(err error) string {
 
 // reportError prints err (if any) and returns the exit code for it.
 func reportError(inv *invocation, err error) int {
+	var exitCode *exitCodeError
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &exitCode):
+		return exitCode.code
 	case errors.Is(err, errUsage):
 		msg := strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
 		fmt.Fprintf(inv.stderr, "cairn %s: %s\nRun 'cairn %s --help' for usage.\n", inv.verb, msg, inv.verb)

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,6 +37,26 @@ func integration(t *testing.T) *cluster {
 	c := &cluster{t: t, endpoints: eps, prefix: fmt.Sprintf("cairn-cli-test/%s/%d/", t.Name(), time.Now().UnixNano())}
 	t.Cleanup(func() { c.run("", "del", c.prefix, "--prefix") })
 	return c
+}
+
+// etcdCluster is a single-member etcd (testutil.StartEtcd; skipped when its
+// binaries are missing): the etcd half of a test pins the behaviour the
+// Cairn half must match.
+func etcdCluster(t *testing.T) *cluster {
+	t.Helper()
+	return &cluster{t: t, endpoints: testutil.StartEtcd(t), prefix: fmt.Sprintf("cairn-cli-test/%s/%d/", t.Name(), time.Now().UnixNano())}
+}
+
+// waitUntil polls cond until it holds, failing the test after 15s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 15s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not a correctness decision
+	}
 }
 
 // getenv is the environment of the verbs run against the cluster: only
@@ -240,4 +261,53 @@ func TestIntegrationCompact(t *testing.T) {
 	if code != exitError || !strings.Contains(errs, "compacted") {
 		t.Errorf("get at a compacted revision: exit %d, %q", code, errs)
 	}
+}
+
+func TestIntegrationPutSequential(t *testing.T) {
+	t.Run("etcd", func(t *testing.T) {
+		c := etcdCluster(t)
+		code, out, errs := c.run("", "put", "--sequential", c.prefix+"q/", "v")
+		if code != exitError || out != "" || !strings.HasPrefix(errs, "cairn: --sequential needs a Cairn server: ") {
+			t.Errorf("put --sequential on etcd: exit %d, out %q, stderr %q", code, out, errs)
+		}
+	})
+	t.Run("cairn", func(t *testing.T) {
+		c := integration(t)
+		q := c.prefix + "q/job-"
+		seqRE := regexp.MustCompile("^" + regexp.QuoteMeta(q) + `(\d{20})\n$`)
+		out := c.must("", "put", "--sequential", q, "one")
+		if os.Getenv("CAIRN_TEST_ENDPOINTS") != "" && strings.Contains(out, "needs a Cairn server") {
+			t.Skip("the cluster at CAIRN_TEST_ENDPOINTS is not Cairn")
+		}
+		if !seqRE.MatchString(out) {
+			t.Fatalf("put --sequential: %q does not match %s", out, seqRE)
+		}
+		k1 := strings.TrimSpace(out)
+		var j jsonSequential
+		if err := json.Unmarshal([]byte(c.must("", "put", q, "two", "--sequential", "-o", "json")), &j); err != nil ||
+			j.Key != q+fmt.Sprintf("%020d", j.Revision) {
+			t.Fatalf("put --sequential -o json: %+v %v", j, err)
+		}
+		out = c.must("three", "put", "--sequential", q, "-o", "value") // the value from stdin
+		if !seqRE.MatchString(out) {
+			t.Fatalf("put --sequential -o value: %q does not match %s", out, seqRE)
+		}
+		k3 := strings.TrimSpace(out)
+		if !(k1 < j.Key && j.Key < k3) {
+			t.Errorf("sequential keys do not increase: %s, %s, %s", k1, j.Key, k3)
+		}
+		if out := c.must("", "get", q, "--prefix", "-o", "value"); out != "one\ntwo\nthree\n" {
+			t.Errorf("get of the sequential keys: %q", out)
+		}
+		// With --lease the key is ephemeral.
+		id := strings.TrimSpace(c.must("", "lease", "grant", "60", "-o", "value"))
+		k4 := strings.TrimSpace(c.must("", "put", "--sequential", q, "four", "--lease", id))
+		if !seqRE.MatchString(k4+"\n") || k4 <= k3 {
+			t.Errorf("put --sequential --lease: %q after %q", k4, k3)
+		}
+		c.must("", "lease", "revoke", id)
+		if out := c.must("", "get", q, "--prefix", "-o", "value"); out != "one\ntwo\nthree\n" {
+			t.Errorf("the sequential key of a revoked lease remains: %q", out)
+		}
+	})
 }

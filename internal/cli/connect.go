@@ -174,3 +174,31 @@ func (inv *invocation) withClient(ctx context.Context, fn func(rctx context.Cont
 	defer cancel()
 	return fn(rctx, cli)
 }
+
+// connectDetached is connect for the verbs that hold something until
+// interrupted (lock, elect) and must give it back after ctx ends: an
+// interrupt during the dial aborts it, but the client returned outlives ctx,
+// so that its session lease is still kept alive while the verb releases the
+// lock or resigns (clientv3 stops every keepalive when its context ends).
+// The caller closes the client.
+func (inv *invocation) connectDetached(ctx context.Context) (*clientv3.Client, error) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	cli, err := inv.connect(dctx)
+	if !stop() { // interrupted during the dial
+		cancel()
+		if err == nil {
+			cli.Close()
+		}
+		return nil, ctx.Err()
+	}
+	// dctx is never canceled from here on: it holds nothing (its parent
+	// never ends), and Close ends the client's own context.
+	return cli, err
+}
+
+// releaseContext bounds by --command-timeout a request that gives back what
+// a verb holds (unlock, resign, revoke); it runs after an interrupt too.
+func (inv *invocation) releaseContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), inv.g.commandTimeout)
+}

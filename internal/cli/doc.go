@@ -9,16 +9,23 @@
 //
 // args are the arguments after the program name. Exit codes: 0 success (a
 // txn whose compares failed also exits 0), 1 a request failed or no member
-// answered, 2 a usage error (bad flags or arguments, or a txn syntax error).
+// answered, 2 a usage error (bad flags or arguments, or a txn syntax error);
+// `lock NAME -- COMMAND` exits with COMMAND's status.
 //
 // # Verbs (one file each)
 //
 //	get KEY [RANGE_END]   get.go      --prefix --from-key --limit --rev --keys-only --count-only --sort-by --order --serializable
-//	put KEY [VALUE]       put.go      --lease (hex) --prev-kv --ignore-value --ignore-lease; VALUE from stdin when omitted
+//	put KEY [VALUE]       put.go      --lease (hex) --prev-kv --ignore-value --ignore-lease; VALUE from stdin when omitted;
+//	                                  --sequential: KEY is a prefix, prints the key created (cairnclient.CreateSequential)
 //	del KEY [RANGE_END]   del.go      --prefix --from-key --prev-kv; prints the number deleted
 //	txn < TEXT            txn.go      the if/then/else language of txnparse.go (documented there and in `cairn txn --help`)
 //	watch KEY [RANGE_END] watch.go    --prefix --rev --prev-kv --count --progress-notify; one line (or JSON object) per event
 //	compact REV           compact.go  --physical
+//	lock NAME [-- CMD]    lock.go     --ttl (60s); etcdctl's lock (a concurrency.Mutex): prints the key and holds it until
+//	                                  interrupted, or runs CMD with ETCD_LOCK_KEY, ETCD_LOCK_REV and CAIRN_FENCING_TOKEN
+//	                                  and exits with its status; a lost session ends it with exit 1 (SIGTERM to CMD)
+//	elect NAME PROPOSAL   elect.go    --ttl (60s); etcdctl's elect (a concurrency.Election): prints the key and proposal
+//	                                  once elected, leads until interrupted, then resigns; --listen/-l NAME prints each leader
 //	lease grant TTL       lease.go    etcdctl's texts ("lease 694d5765fc71500b granted with TTL(60s)"); -o value prints the hex ID
 //	lease revoke ID       lease.go    IDs in hexadecimal, as etcdctl prints them
 //	lease keepalive ID    lease.go    --once; until interrupted (exit 0) or the lease expires or is revoked (exit 1) (alias: lease keep-alive)
@@ -44,16 +51,20 @@
 //     KEY VALUE; status, health and member list one row per endpoint or
 //     member); put prints OK; del and --count-only print a number. Keys and
 //     values that are empty, not valid UTF-8, have control characters or
-//     surrounding spaces are shown Go-quoted.
+//     surrounding spaces are shown Go-quoted. lock and elect print etcdctl's
+//     text instead, raw: the key, then the value, each on a line.
 //   - json: one JSON object per result, one per line (status and health: one
 //     per endpoint), with etcd's snake_case field names (header.revision,
 //     kvs[].create_revision, prev_kv, deleted, succeeded, responses[] with
 //     response_range/response_put/response_delete_range, ...). Keys and
 //     values are JSON strings, not base64; invalid UTF-8 becomes U+FFFD.
-//     IDs are decimal numbers, as in etcd.
+//     IDs are decimal numbers, as in etcd. lock and elect print the get
+//     response of the lock or leader key; put --sequential prints
+//     {"key":...,"revision":...}.
 //   - value: for scripts. get prints only the values, raw, one per line (the
 //     keys with --keys-only, the count with --count-only); put prints the
-//     previous value with --prev-kv; del and compact print a number; txn
+//     previous value with --prev-kv (the key with --sequential); lock
+//     prints the key, elect the proposal; del and compact print a number; txn
 //     prints SUCCESS or FAILURE and then the values of its ops; status,
 //     health and member list print each row's fields separated by tabs.
 //
@@ -77,9 +88,11 @@
 // FuzzParseTxn's seed corpus, flag reordering and usage-error tests, golden
 // output strings for every printer and format, and the no-member tests (a
 // closed port fails fast, a silent one after the dial timeout). The
-// integration tests in cli_integration_test.go run every verb against a real
-// cluster when CAIRN_TEST_ENDPOINTS is set, e.g. an etcd or cairn listening
-// on 127.0.0.1:2379:
+// integration tests (*_integration_test.go) run the verbs against an
+// in-process Cairn cluster, or the cluster CAIRN_TEST_ENDPOINTS names, e.g.
+// an etcd or cairn listening on 127.0.0.1:2379; the lease, lock and elect
+// tests also run against a real etcd (skipped when its binaries are missing)
+// and compare with etcdctl:
 //
 //	CAIRN_TEST_ENDPOINTS=127.0.0.1:2379 go test ./internal/cli -run Integration
 package cli

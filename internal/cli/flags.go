@@ -62,7 +62,8 @@ const outputHelp = `Output (-o/--output):
   json   one JSON object per result, etcd field names, keys and values as strings
   value  only the values, one per line, for scripts
 
-Exit codes: 0 ok, 1 request failed or no member answered, 2 usage error.
+Exit codes: 0 ok, 1 request failed or no member answered, 2 usage error;
+'cairn lock NAME -- COMMAND' exits with COMMAND's status.
 `
 
 func printTopUsage(w io.Writer) {
@@ -101,17 +102,33 @@ func hasFlags(fs *flag.FlagSet) bool {
 	return n > 0
 }
 
-// printFlags prints one line per flag, skipping the "o" alias of --output.
+// shortFor is the usage text of a one-letter alias: "short for --NAME".
+const shortFor = "short for --"
+
+// printFlags prints one line per flag. A one-letter alias ("-o", whose usage
+// is "short for --output") shares its flag's line ("-o, --output"); etcdctl's
+// -w/--write-out are mentioned on --output's.
 func printFlags(w io.Writer, fs *flag.FlagSet, skip map[string]bool) {
+	short := map[string]string{} // flag name -> its one-letter alias
+	fs.VisitAll(func(f *flag.Flag) {
+		if long, ok := strings.CutPrefix(f.Usage, shortFor); ok && len(f.Name) == 1 {
+			short[long] = f.Name
+		}
+	})
 	var lines [][2]string
 	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name == "o" || f.Name == "w" || f.Name == "write-out" || skip[f.Name] {
+		if long, ok := strings.CutPrefix(f.Usage, shortFor); ok && short[long] == f.Name {
+			return // on its flag's line
+		}
+		if f.Name == "w" || f.Name == "write-out" || skip[f.Name] {
 			return
 		}
 		name, usage := flag.UnquoteUsage(f)
 		left := "--" + f.Name
+		if s, ok := short[f.Name]; ok {
+			left = "-" + s + ", " + left
+		}
 		if f.Name == "output" {
-			left = "-o, --output"
 			usage += " (etcdctl's -w/--write-out also works)"
 		}
 		if name != "" {

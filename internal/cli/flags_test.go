@@ -65,6 +65,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"put", "a", "b", "--ignore-value"}, "--ignore-value cannot be used with a VALUE"},
 		{[]string{"put", "a", "b", "--lease", "nothex"}, `bad --lease: "nothex" is not a hexadecimal lease ID`},
 		{[]string{"put", "a", "-1"}, "flag provided but not defined: -1 (put -- before arguments"},
+		{[]string{"put", "q/", "v", "--sequential", "--prev-kv"}, "--sequential cannot be used with --prev-kv"},
+		{[]string{"put", "q/", "--sequential", "--ignore-value"}, "--sequential cannot be used with --ignore-value"},
+		{[]string{"put", "q/", "v", "--sequential", "--ignore-lease"}, "--sequential cannot be used with --ignore-lease"},
+		{[]string{"put", "q/", "v", "--sequential", "--lease", "zz"}, `bad --lease: "zz" is not a hexadecimal lease ID`},
 		{[]string{"del"}, "del needs KEY"},
 		{[]string{"compact"}, "compact takes exactly one argument: REV"},
 		{[]string{"compact", "x"}, `REV must be a positive integer, got "x"`},
@@ -101,7 +105,7 @@ func TestHelp(t *testing.T) {
 		if code != exitOK {
 			t.Errorf("%q: exit %d", args, code)
 		}
-		for _, w := range []string{"Usage: cairn", "get", "put", "del", "txn", "compact", "status", "health", "member list", "--endpoints", "--dial-timeout", "--command-timeout", "-o, --output", "json", "value"} {
+		for _, w := range []string{"Usage: cairn", "get", "put", "del", "txn", "compact", "lock", "elect", "status", "health", "member list", "--endpoints", "--dial-timeout", "--command-timeout", "-o, --output", "json", "value"} {
 			if !strings.Contains(stdout, w) {
 				t.Errorf("%q: help lacks %q", args, w)
 			}
@@ -113,7 +117,9 @@ func TestHelp(t *testing.T) {
 	}
 	verbHelp := map[string][]string{
 		"get":         {"Usage: cairn get [flags] KEY [RANGE_END]", "--prefix", "--from-key", "--limit N", "--rev N", "--keys-only", "--count-only", "--sort-by FIELD", "--order ORDER", "--serializable"},
-		"put":         {"Usage: cairn put [flags] KEY [VALUE]", "--lease ID", "--prev-kv", "--ignore-value", "--ignore-lease", "stdin"},
+		"put":         {"Usage: cairn put [flags] KEY [VALUE]", "--lease ID", "--prev-kv", "--ignore-value", "--ignore-lease", "stdin", "--sequential", `{"key":`},
+		"lock":        {"Usage: cairn lock [flags] NAME [-- COMMAND [ARGS...]]", "--ttl SECONDS", "(default 60)", "ETCD_LOCK_KEY", "ETCD_LOCK_REV", "CAIRN_FENCING_TOKEN", "cairn: lock NAME lost: session expired"},
+		"elect":       {"Usage: cairn elect [flags] NAME PROPOSAL | --listen NAME", "-l, --listen", "--ttl SECONDS", "resigns"},
 		"del":         {"Usage: cairn del", "--prefix", "--from-key", "--prev-kv"},
 		"txn":         {"Usage: cairn txn", "if", "then", "else", `value("config/mode") = "blue"`, "line and column"},
 		"compact":     {"Usage: cairn compact [flags] REV", "--physical"},

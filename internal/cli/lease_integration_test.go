@@ -15,14 +15,11 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cairn-db/cairn/internal/testutil"
 )
 
 func TestIntegrationLease(t *testing.T) {
 	t.Run("etcd", func(t *testing.T) {
-		c := &cluster{t: t, endpoints: testutil.StartEtcd(t), prefix: fmt.Sprintf("cairn-cli-test/%s/%d/", t.Name(), time.Now().UnixNano())}
-		testLeaseVerbs(t, c)
+		testLeaseVerbs(t, etcdCluster(t))
 	})
 	t.Run("cairn", func(t *testing.T) {
 		testLeaseVerbs(t, integration(t))

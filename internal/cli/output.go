@@ -237,6 +237,27 @@ func (p printer) put(r *clientv3.PutResponse, o *putOptions) error {
 	}
 }
 
+// jsonSequential is `put --sequential` in -o json: the key created and the
+// revision that created it.
+type jsonSequential struct {
+	Key      string `json:"key"`
+	Revision int64  `json:"revision"`
+}
+
+// putSequential prints the key `put --sequential` created: the key in table
+// (quoted as display quotes) and value (raw), {"key":...,"revision":...} in
+// json.
+func (p printer) putSequential(key string, rev int64) error {
+	switch p.format {
+	case outputJSON:
+		return p.json(jsonSequential{Key: key, Revision: rev})
+	case outputValue:
+		return p.lines(key)
+	default:
+		return p.lines(display(key))
+	}
+}
+
 func (p printer) del(r *clientv3.DeleteResponse, o *delOptions) error {
 	switch p.format {
 	case outputJSON:

@@ -105,6 +105,17 @@ func TestOutputPutDel(t *testing.T) {
 	}), `{"deleted":0}`+"\n")
 }
 
+func TestOutputPutSequential(t *testing.T) {
+	seq := func(key string) func(p printer) error {
+		return func(p printer) error { return p.putSequential(key, 42) }
+	}
+	checkGolden(t, "table", render(t, outputTable, seq("queue/job-00000000000000000042")), "queue/job-00000000000000000042\n")
+	checkGolden(t, "table quoted", render(t, outputTable, seq("q\n00000000000000000042")), `"q\n00000000000000000042"`+"\n")
+	checkGolden(t, "value", render(t, outputValue, seq("q\n00000000000000000042")), "q\n00000000000000000042\n")
+	checkGolden(t, "json", render(t, outputJSON, seq("queue/job-00000000000000000042")),
+		`{"key":"queue/job-00000000000000000042","revision":42}`+"\n")
+}
+
 func TestOutputTxn(t *testing.T) {
 	req, err := parseTxn("if\n value(a) = b\nthen\n put a c --prev-kv\n del x --prefix\n get a   # read back\nelse\n get a --keys-only\n")
 	if err != nil {

@@ -9,6 +9,10 @@ import (
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/cairn-db/cairn/cairnclient"
 )
 
 // putOptions are the flags and arguments of `put` (also a txn `put` line).
@@ -19,6 +23,7 @@ type putOptions struct {
 	prevKV      bool
 	ignoreValue bool
 	ignoreLease bool
+	sequential  bool // put --sequential only (not a txn put line)
 }
 
 func (o *putOptions) register(fs *flag.FlagSet) {
@@ -28,10 +33,21 @@ func (o *putOptions) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.ignoreLease, "ignore-lease", false, "keep the current lease (--lease must be omitted)")
 }
 
+// registerSequential registers --sequential, which only `cairn put` has.
+func (o *putOptions) registerSequential(fs *flag.FlagSet) {
+	fs.BoolVar(&o.sequential, "sequential", false, "create KEY followed by a 20-digit number greater than that of every key created before, and print the key")
+}
+
 // setArgs validates the flags and takes KEY [VALUE]. When VALUE is omitted
 // and stdin is not nil, the value is all of stdin, byte for byte.
 func (o *putOptions) setArgs(args []string, stdin io.Reader) error {
 	switch {
+	case o.sequential && o.prevKV:
+		return usagef("--sequential cannot be used with --prev-kv (the key is new)")
+	case o.sequential && o.ignoreValue:
+		return usagef("--sequential cannot be used with --ignore-value (the key is new)")
+	case o.sequential && o.ignoreLease:
+		return usagef("--sequential cannot be used with --ignore-lease (the key is new)")
 	case len(args) == 0:
 		return usagef("put needs KEY and VALUE")
 	case len(args) > 2:
@@ -101,17 +117,30 @@ func putVerb() *verb {
 byte (use printf, not echo, to avoid a trailing newline). Put "--" before a
 value that starts with '-'.
 
+With --sequential KEY is a prefix: Cairn creates the key KEY followed by a
+20-digit number, the revision that creates it, so that the keys created
+under a prefix sort in the order they were created (a queue, a ticket
+line). --lease makes the key ephemeral; --prev-kv, --ignore-value and
+--ignore-lease do not apply. It needs a Cairn server (etcd has no
+sequential keys).
+
 Output: table prints OK (and the previous pair with --prev-kv); -o value
-prints the previous value with --prev-kv and nothing otherwise.`,
+prints the previous value with --prev-kv and nothing otherwise. With
+--sequential: table and -o value print the created key; -o json prints
+{"key":"queue/job-00000000000000000042","revision":42}.`,
 		register: func(fs *flag.FlagSet) any {
 			o := &putOptions{}
 			o.register(fs)
+			o.registerSequential(fs)
 			return o
 		},
 		run: func(ctx context.Context, inv *invocation, opts any, args []string) error {
 			o := opts.(*putOptions)
 			if err := o.setArgs(args, inv.stdin); err != nil {
 				return err
+			}
+			if o.sequential {
+				return inv.putSequential(ctx, o)
 			}
 			return inv.withClient(ctx, func(rctx context.Context, cli *clientv3.Client) error {
 				resp, err := cli.Do(rctx, o.op())
@@ -122,4 +151,18 @@ prints the previous value with --prev-kv and nothing otherwise.`,
 			})
 		},
 	}
+}
+
+// putSequential creates the sequential key of `put --sequential`.
+func (inv *invocation) putSequential(ctx context.Context, o *putOptions) error {
+	return inv.withClient(ctx, func(rctx context.Context, cli *clientv3.Client) error {
+		key, rev, err := cairnclient.CreateSequential(rctx, cli, o.key, o.value, clientv3.LeaseID(o.leaseID))
+		if status.Code(err) == codes.Unimplemented {
+			return fmt.Errorf("--sequential needs a Cairn server: %s", requestErrorText(err))
+		}
+		if err != nil {
+			return err
+		}
+		return inv.printer().putSequential(key, rev)
+	})
 }
