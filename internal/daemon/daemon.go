@@ -431,28 +431,40 @@ func (d *Daemon) loadIdentity(memberDir string) (id identity, peers []raft.Peer,
 	if cfg.InitialClusterState == "existing" {
 		return id, nil, false, fmt.Errorf("--initial-cluster-state existing: joining a running cluster needs the member to be added first (member add), which this version does not implement yet; start every member with --initial-cluster-state new")
 	}
-	names := make([]string, 0, len(cfg.InitialCluster))
-	for name := range cfg.InitialCluster {
-		names = append(names, name)
+	members, id := initialMembers(cfg.InitialCluster, cfg.InitialClusterToken, cfg.Name)
+	for _, m := range members {
+		ctx, _ := json.Marshal(m)
+		peers = append(peers, raft.Peer{ID: m.ID, Context: ctx})
 	}
-	sort.Strings(names)
-	var ids []uint64
-	for _, name := range names {
-		urls := urlStrings(cfg.InitialCluster[name])
-		mid := server.MemberID(urls, cfg.InitialClusterToken)
-		ids = append(ids, mid)
-		ctx, _ := json.Marshal(server.Member{ID: mid, Name: name, PeerURLs: urls})
-		peers = append(peers, raft.Peer{ID: mid, Context: ctx})
-		if name == cfg.Name {
-			id.MemberID = mid
-		}
-	}
-	id = identity{Version: 1, Name: cfg.Name, MemberID: id.MemberID, ClusterID: server.ClusterID(ids, cfg.InitialClusterToken), Token: cfg.InitialClusterToken}
 	b, _ := json.MarshalIndent(id, "", "  ")
 	if err := writeFileSync(d.fs, path, b); err != nil {
 		return id, nil, false, fmt.Errorf("cannot write to data dir %s (--data-dir): %w", cfg.DataDir, err)
 	}
 	return id, peers, true, nil
+}
+
+// initialMembers derives a new cluster's members from --initial-cluster and
+// --initial-cluster-token, sorted by name, and the identity of member name.
+func initialMembers(initial map[string][]url.URL, token, name string) ([]server.Member, identity) {
+	names := make([]string, 0, len(initial))
+	for n := range initial {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var members []server.Member
+	var ids []uint64
+	id := identity{Version: 1, Name: name, Token: token}
+	for _, n := range names {
+		urls := urlStrings(initial[n])
+		mid := server.MemberID(urls, token)
+		ids = append(ids, mid)
+		members = append(members, server.Member{ID: mid, Name: n, PeerURLs: urls})
+		if n == name {
+			id.MemberID = mid
+		}
+	}
+	id.ClusterID = server.ClusterID(ids, token)
+	return members, id
 }
 
 func urlStrings(us []url.URL) []string {

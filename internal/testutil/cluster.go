@@ -51,6 +51,9 @@ type ClusterOptions struct {
 	OnDisk bool
 	// Mutate edits each member's config before start.
 	Mutate func(*daemon.Config)
+	// Seed prepares each member's data dir (its FS and config are set)
+	// before the first start, e.g. with daemon.Restore.
+	Seed func(m *Member)
 }
 
 // FreePort returns a port that was free on 127.0.0.1 a moment ago. It is
@@ -137,6 +140,9 @@ func NewCluster(t testing.TB, n int, opts ClusterOptions) *Cluster {
 			t.Fatalf("config of %s: %v", m.Name, err)
 		}
 		m.Cfg = cfg
+		if opts.Seed != nil {
+			opts.Seed(m)
+		}
 	}
 	t.Cleanup(c.Stop)
 	for i := range c.Members {
