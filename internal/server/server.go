@@ -48,6 +48,9 @@ var (
 	ErrStopped          = errors.New("etcdserver: server stopped")
 	ErrRequestTooLarge  = errors.New("etcdserver: request is too large")
 	ErrLeaderChanged    = errors.New("etcdserver: leader changed")
+	ErrNotLeader        = errors.New("etcdserver: not leader")
+	ErrBadTransferee    = errors.New("etcdserver: bad leader transferee")
+	ErrTransferTimeout  = errors.New("etcdserver: request timed out, leader transfer took too long")
 	ErrCorruptCommitted = errors.New("server: a committed entry could not be decoded")
 )
 
@@ -64,6 +67,8 @@ type RaftNode interface {
 	Leader() uint64
 	Term() uint64
 	IsLeader() bool
+	// TransferLeadership asks raft to hand leadership to transferee.
+	TransferLeadership(ctx context.Context, transferee uint64)
 }
 
 // Config configures a Server.

@@ -78,6 +78,7 @@ func (f *fakeNode) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.
 func (f *fakeNode) Leader() uint64 { return 1 }
 func (f *fakeNode) Term() uint64   { return 1 }
 func (f *fakeNode) IsLeader() bool { return f.leader.Load() }
+func (f *fakeNode) TransferLeadership(context.Context, uint64) {}
 
 func newTestServer(t *testing.T, node *fakeNode, mutate func(*Config)) *Server {
 	t.Helper()

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -149,5 +150,18 @@ func TestEtcdctlGetsEtcdsAnswers(t *testing.T) {
 	}
 	if out := cairn.run("", "member", "list"); strings.Count(out, "started") != 3 {
 		t.Errorf("member list table:\n%s", out)
+	}
+
+	// move-leader: etcdctl finds the leader among the endpoints and asks it.
+	leader := status[0].Status.Leader
+	var target uint64
+	for _, m := range members.Members {
+		if m.ID != leader {
+			target = m.ID
+		}
+	}
+	out = cairn.run("", "move-leader", fmt.Sprintf("%x", target))
+	if want := fmt.Sprintf("Leadership transferred from %x to %x", leader, target); !strings.Contains(out, want) {
+		t.Errorf("move-leader: %q, want %q", out, want)
 	}
 }

@@ -4,11 +4,13 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/cairn-db/cairn/internal/testutil"
@@ -226,5 +228,35 @@ func TestMemberListAndStatus(t *testing.T) {
 		if st.Leader == 0 || st.RaftIndex == 0 || st.Header.MemberId == 0 {
 			t.Fatalf("status of member %d: %+v", i, st)
 		}
+	}
+}
+
+// Maintenance.MoveLeader: only the leader accepts it; leadership moves to
+// the target, which must be a member.
+func TestMoveLeader(t *testing.T) {
+	c := testutil.NewCluster(t, 3, testutil.ClusterOptions{})
+	ctx := testutil.Ctx(t)
+	lead := c.WaitLeader()
+	target := (lead + 1) % 3
+	cli := c.Client(lead)
+	st, err := cli.Status(ctx, c.Members[target].ClientURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	targetID := st.Header.MemberId
+	if _, err := c.Client(target).MoveLeader(ctx, targetID); !errors.Is(err, rpctypes.ErrNotLeader) {
+		t.Fatalf("move-leader on a follower: %v, want %v", err, rpctypes.ErrNotLeader)
+	}
+	if _, err := cli.MoveLeader(ctx, 12345); !errors.Is(err, rpctypes.ErrBadLeaderTransferee) {
+		t.Fatalf("move-leader to a stranger: %v", err)
+	}
+	if _, err := cli.MoveLeader(ctx, targetID); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.WaitLeader(); got != target {
+		t.Fatalf("leader is member %d, want %d", got, target)
+	}
+	if _, err := c.Client(target).Put(ctx, "after-move", "x"); err != nil {
+		t.Fatal(err)
 	}
 }

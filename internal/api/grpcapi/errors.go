@@ -61,4 +61,6 @@ var errorMap = []struct {
 	{server.ErrStopped, rpctypes.ErrGRPCStopped},
 	{server.ErrRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge},
 	{server.ErrLeaderChanged, rpctypes.ErrGRPCLeaderChanged},
+	{server.ErrNotLeader, rpctypes.ErrGRPCNotLeader},
+	{server.ErrBadTransferee, rpctypes.ErrGRPCBadLeaderTransferee},
 }

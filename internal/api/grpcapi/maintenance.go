@@ -10,8 +10,8 @@ import (
 // whose v3 API semantics it implements.
 const Version = "3.7.3"
 
-// maintenanceServer is etcd's Maintenance service. MoveLeader and Downgrade
-// answer Unimplemented until the operations issue lands.
+// maintenanceServer is etcd's Maintenance service. Downgrade answers
+// Unimplemented (Cairn has one storage version).
 type maintenanceServer struct {
 	pb.UnimplementedMaintenanceServer
 	kv   *kvServer
@@ -84,4 +84,13 @@ func (m *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, stream pb.Maintenanc
 		}
 	}
 	return nil
+}
+
+// MoveLeader hands leadership to another voting member; only the leader
+// accepts it (etcdctl move-leader finds the leader first).
+func (m *maintenanceServer) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	if err := m.kv.s.MoveLeader(ctx, r.TargetID); err != nil {
+		return nil, toGRPC(err)
+	}
+	return &pb.MoveLeaderResponse{Header: m.kv.header(m.kv.s.Rev())}, nil
 }
