@@ -126,6 +126,7 @@ func TestParseConfigFullFile(t *testing.T) {
 		InitialClusterToken:     "prod",
 		SnapshotCount:           5000,
 		SnapshotCatchUpEntries:  1000,
+		CorruptCheckInterval:    time.Minute,
 		HeartbeatInterval:       50 * time.Millisecond,
 		ElectionTimeout:         500 * time.Millisecond,
 		MaxRequestBytes:         1 << 20,

@@ -27,11 +27,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/cairn-db/cairn/internal/api/grpcapi"
@@ -206,6 +208,14 @@ func (d *Daemon) start() error {
 		Logger:           d.log.With("component", "server"),
 		Registerer:       d.reg,
 		MutantStaleReads: d.mutant(func(f *faults) bool { return f.staleReads() }),
+		MutantCorrupt:    d.mutant(func(f *faults) bool { return f.corrupt() }),
+		HashPeer: func() server.HashPeer {
+			if cfg.CorruptCheckInterval <= 0 {
+				return nil
+			}
+			return hashPeer
+		}(),
+		CorruptCheckInterval: cfg.CorruptCheckInterval,
 		MutantDropWatchEvent: func() func() int {
 			if d.faults == nil {
 				return nil
@@ -441,6 +451,24 @@ func (d *Daemon) loadIdentity(memberDir string) (id identity, peers []raft.Peer,
 		return id, nil, false, fmt.Errorf("cannot write to data dir %s (--data-dir): %w", cfg.DataDir, err)
 	}
 	return id, peers, true, nil
+}
+
+// hashPeer asks member m for its HashKV at rev through its client URL.
+func hashPeer(ctx context.Context, m server.Member, rev int64) (server.PeerHash, error) {
+	u, err := url.Parse(m.ClientURLs[0])
+	if err != nil {
+		return server.PeerHash{}, err
+	}
+	conn, err := grpc.NewClient(u.Host, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return server.PeerHash{}, err
+	}
+	defer conn.Close()
+	r, err := pb.NewMaintenanceClient(conn).HashKV(ctx, &pb.HashKVRequest{Revision: rev})
+	if err != nil {
+		return server.PeerHash{}, err
+	}
+	return server.PeerHash{Hash: r.Hash, CompactRev: r.CompactRevision}, nil
 }
 
 // initialMembers derives a new cluster's members from --initial-cluster and

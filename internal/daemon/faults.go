@@ -92,6 +92,7 @@ func (f *faults) apply(name, value string) {
 
 func (f *faults) staleReads() bool { return f.set.On("mutant-stale-read") }
 func (f *faults) skipFsync() bool  { return f.set.On("mutant-no-fsync") }
+func (f *faults) corrupt() bool    { return f.set.On("mutant-corrupt") }
 
 func (f *faults) dropWatchEvery() int {
 	v, _ := f.set.Get("mutant-drop-watch-event")

@@ -12,6 +12,7 @@
 //	mutant-stale-read=1  serve linearizable reads locally, without ReadIndex
 //	mutant-no-fsync=1    acknowledge writes without fsyncing the WAL
 //	mutant-drop-watch-event=N  drop one event out of every N notified to watchers
+//	mutant-corrupt=1     apply puts with another value than the log's, on this member only
 //
 // A Set is read once at start from CAIRN_FAILPOINTS ("name=value;name=value")
 // and changed at run time through /debug/failpoints on the client URLs.
@@ -54,7 +55,7 @@ func Parse(s string) (*Set, error) {
 	return set, nil
 }
 
-var known = []string{"peer-drop", "peer-drop-rate", "peer-delay", "fsync-delay", "fsync-error", "disk-full", "mutant-stale-read", "mutant-no-fsync", "mutant-drop-watch-event"}
+var known = []string{"peer-drop", "peer-drop-rate", "peer-delay", "fsync-delay", "fsync-error", "disk-full", "mutant-stale-read", "mutant-no-fsync", "mutant-drop-watch-event", "mutant-corrupt"}
 
 // Known reports whether name is a failpoint this build understands.
 func Known(name string) bool {

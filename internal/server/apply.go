@@ -143,6 +143,7 @@ func (s *Server) applyEntries(ents []*raftpb.Entry) error {
 func (s *Server) applyCommandLocked(cmd *command.Command) (res applyResult, events []mvcc.Event, membersChanged bool) {
 	switch cmd.Kind {
 	case command.KindTxn:
+		s.mutantCorrupt(cmd)
 		r, evs, err := s.store.Txn(cmd.Txn, s.leases.Exists)
 		res = applyResult{txn: r, err: err}
 		events = evs

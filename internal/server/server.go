@@ -114,6 +114,17 @@ type Config struct {
 	// local state without ReadIndex. It exists only so the robustness suite
 	// can prove it catches stale reads (failpoint mutant-stale-read).
 	MutantStaleReads func() bool
+	// MutantCorrupt, when it returns true, makes this member apply puts with
+	// another value than the log's (failpoint mutant-corrupt): a diverged
+	// replica, for the corruption check to find.
+	MutantCorrupt func() bool
+
+	// HashPeer asks another member for its HashKV (the corruption check);
+	// nil disables the check. CorruptCheckInterval is its period (default
+	// DefaultCorruptCheckInterval).
+	HashPeer             HashPeer
+	CorruptCheckInterval time.Duration
+
 	// MutantDropWatchEvent, when it returns n > 0, drops one event out of
 	// every n handed to the watch registry (failpoint
 	// mutant-drop-watch-event), to prove the suite catches lost events.
@@ -139,6 +150,7 @@ type Server struct {
 	minTTL      int64             // seconds
 	appliedTerm atomic.Uint64     // raft term of the last applied entry
 	renewc      chan renewRequest // keepalives for renewLoop
+	alarms      alarms
 
 	applied  indexWaiter
 	wait     *waitRegistry
@@ -187,6 +199,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.CorruptCheckInterval <= 0 {
+		cfg.CorruptCheckInterval = DefaultCorruptCheckInterval
+	}
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
@@ -221,6 +236,10 @@ func New(cfg Config) (*Server, error) {
 	go s.readLoop()
 	go s.expireLoop()
 	go s.renewLoop()
+	if cfg.HashPeer != nil {
+		s.wg.Add(1)
+		go s.corruptLoop()
+	}
 	return s, nil
 }
 

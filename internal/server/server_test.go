@@ -75,9 +75,9 @@ func (f *fakeNode) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.
 	f.snaps = append(f.snaps, index)
 	return nil
 }
-func (f *fakeNode) Leader() uint64 { return 1 }
-func (f *fakeNode) Term() uint64   { return 1 }
-func (f *fakeNode) IsLeader() bool { return f.leader.Load() }
+func (f *fakeNode) Leader() uint64                             { return 1 }
+func (f *fakeNode) Term() uint64                               { return 1 }
+func (f *fakeNode) IsLeader() bool                             { return f.leader.Load() }
 func (f *fakeNode) TransferLeadership(context.Context, uint64) {}
 
 func newTestServer(t *testing.T, node *fakeNode, mutate func(*Config)) *Server {

@@ -3,6 +3,7 @@ package robustness
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,4 +96,42 @@ func TestMutantNoFsyncIsCaught(t *testing.T) {
 		t.Fatalf("mutant-no-fsync NOT caught: %d of 3 members still hold all %d committed entries", intact, committed)
 	}
 	t.Logf("mutant-no-fsync caught: after power loss only %d of 3 members hold the %d committed entries", intact, committed)
+}
+
+// TestCorruptionIsDetected: a member whose applied state diverges from the
+// log (mutant-corrupt on one follower) is found by the periodic HashKV
+// comparison: it stops with a log line naming it and the revision, the
+// others list a CORRUPT alarm for it and keep serving.
+func TestCorruptionIsDetected(t *testing.T) {
+	pc := testutil.StartProcCluster(t, cairnBin, 3, "--heartbeat-interval", "50", "--election-timeout", "500", "--corrupt-check-interval", "1s")
+	bad := others(pc, pc.Leader())[0]
+	setFailpoint(t, bad, "mutant-corrupt", "1")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cli := pc.Client(others(pc, bad)...)
+	for i := range 20 {
+		if _, err := cli.Put(ctx, fmt.Sprintf("c/%d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, exited := bad.WaitExit(20 * time.Second); !exited {
+		t.Fatalf("%s kept running with a diverged state", bad.Name)
+	}
+	if out := bad.Output(); !strings.Contains(out, "CORRUPT: this member's state differs from the majority's") || !strings.Contains(out, "revision=") {
+		t.Fatalf("%s's log does not say it is corrupt:\n%s", bad.Name, out)
+	}
+	if _, err := cli.Put(ctx, "c/after", "v"); err != nil {
+		t.Fatalf("the healthy members stopped serving: %v", err)
+	}
+	found := false
+	for _, p := range others(pc, bad) {
+		resp, err := pc.Client(p).AlarmList(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found = found || len(resp.Alarms) > 0
+	}
+	if !found {
+		t.Fatal("no healthy member lists a CORRUPT alarm")
+	}
 }

@@ -52,10 +52,17 @@ func (m *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*p
 	return &pb.HashKVResponse{Header: m.kv.header(rev), Hash: h, CompactRevision: compactRev, HashRevision: hashRev}, nil
 }
 
-// Alarm: Cairn raises no alarms yet (no space quota), so GET lists none and
-// ACTIVATE/DEACTIVATE change nothing.
+// Alarm: GET lists the CORRUPT alarms this member raised (the corruption
+// check; there is no space quota yet, so never NOSPACE). ACTIVATE and
+// DEACTIVATE change nothing: a corrupt member stops by itself.
 func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	return &pb.AlarmResponse{Header: m.kv.header(m.kv.s.Rev())}, nil
+	resp := &pb.AlarmResponse{Header: m.kv.header(m.kv.s.Rev())}
+	if r.Action == pb.AlarmRequest_GET {
+		for _, a := range m.kv.s.Alarms() {
+			resp.Alarms = append(resp.Alarms, &pb.AlarmMember{MemberID: a.MemberID, Alarm: pb.AlarmType_CORRUPT})
+		}
+	}
+	return resp, nil
 }
 
 // Defragment succeeds at once: the store lives in memory and its files are
