@@ -30,7 +30,11 @@ func (s *Store) Compact(rev int64) error {
 		case keep == 0:
 		case keep == len(e.revs):
 			drop = append(drop, e)
+			s.size -= entrySize(e)
 		default:
+			for i := range e.revs[:keep] {
+				s.size -= versionSize(&e.revs[i])
+			}
 			ne := &keyEntry{key: e.key, revs: make([]version, len(e.revs)-keep), cow: s.cow}
 			copy(ne.revs, e.revs[keep:])
 			replace = append(replace, ne)

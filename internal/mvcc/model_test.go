@@ -732,6 +732,14 @@ func checkSame(t *testing.T, a, b *Store, m *model) {
 	if a.Hash() != b.Hash() || a.Rev() != b.Rev() || a.CompactRev() != b.CompactRev() || a.KeyCount() != b.KeyCount() {
 		t.Fatalf("stores differ: hash %x/%x rev %d/%d", a.Hash(), b.Hash(), a.Rev(), b.Rev())
 	}
+	// The running size estimate equals a recount, and survives restore and clone alike.
+	for _, s := range []*Store{a, b} {
+		got := s.Size()
+		s.recomputeSize()
+		if got != s.Size() {
+			t.Fatalf("Size() %d, a recount gives %d", got, s.Size())
+		}
+	}
 	for rev := max(a.compactRev, 1); rev <= a.Rev(); rev++ {
 		h1, _, _, e1 := a.HashKV(rev)
 		h2, _, _, e2 := b.HashKV(rev)

@@ -117,6 +117,7 @@ func Restore(r io.Reader) (*Store, error) {
 		}
 		return nil, err
 	}
+	s.recomputeSize()
 	return s, nil
 }
 

@@ -26,6 +26,39 @@ type Store struct {
 	rev        int64 // current revision; 1 for an empty store
 	compactRev int64 // revision of the last compaction; -1 if never compacted (as in etcd)
 	keyCount   int   // live keys at rev
+	size       int64 // Size's estimate, kept up to date by every change
+}
+
+// Size accounting: each key costs its length plus entryOverhead, each
+// retained version its value's length plus versionOverhead (about what the
+// index node, the version record and the slices' headers take).
+const (
+	entryOverhead   = 96
+	versionOverhead = 64
+)
+
+// Size estimates the memory the store's data takes, in bytes: every key and
+// every retained version (history up to the last compaction included). It
+// is what the space quota (--quota-backend-bytes) measures.
+func (s *Store) Size() int64 { return s.size }
+
+func entrySize(e *keyEntry) int64 {
+	n := int64(entryOverhead + len(e.key))
+	for i := range e.revs {
+		n += versionSize(&e.revs[i])
+	}
+	return n
+}
+
+func versionSize(v *version) int64 { return int64(versionOverhead + len(v.value)) }
+
+// recomputeSize sets size from the data (after a restore).
+func (s *Store) recomputeSize() {
+	s.size = 0
+	s.tree.Ascend(func(e *keyEntry) bool {
+		s.size += entrySize(e)
+		return true
+	})
 }
 
 // cowToken is a unique identity (non-zero size so that two tokens never share an address).
@@ -82,6 +115,7 @@ func (s *Store) Clone() *Store {
 		rev:        s.rev,
 		compactRev: s.compactRev,
 		keyCount:   s.keyCount,
+		size:       s.size,
 	}
 	s.cow = new(cowToken) // every entry is now shared: copy before changing it
 	return c
@@ -107,6 +141,8 @@ func (s *Store) mutable(key []byte) *keyEntry {
 		ne.key = e.key
 		ne.revs = make([]version, len(e.revs), len(e.revs)+1)
 		copy(ne.revs, e.revs)
+	} else {
+		s.size += entryOverhead + int64(len(key))
 	}
 	s.tree.ReplaceOrInsert(ne)
 	return ne

@@ -218,6 +218,7 @@ func (x *txnExec) put(p *PutRequest) *PutResult {
 	}
 	e := s.mutable(p.Key)
 	e.revs = append(e.revs, v)
+	s.size += versionSize(&v)
 	x.sub++
 	kv := e.kv(&v)
 	x.events = append(x.events, Event{Type: EventPut, KV: &kv, PrevKV: prevKV})
@@ -249,6 +250,7 @@ func (x *txnExec) del(d *DeleteRequest) *DeleteResult {
 		}
 		me := s.mutable(e.key)
 		me.revs = append(me.revs, version{mod: x.rev, sub: x.sub, tomb: true})
+		s.size += versionOverhead
 		x.sub++
 		s.keyCount--
 		x.events = append(x.events, Event{
