@@ -42,6 +42,8 @@ const (
 	// KindLeaseRenewBatch restarts the TTL of every lease in Renew (the
 	// keepalives that arrived while the previous batch was in flight).
 	KindLeaseRenewBatch Kind = 10
+	// KindAlarm activates or deactivates Alarm.Type for Alarm.MemberID.
+	KindAlarm Kind = 11
 	// Reserved for later: membership changes, ...
 )
 
@@ -67,6 +69,8 @@ func (k Kind) String() string {
 		return "create-sequential"
 	case KindLeaseRenewBatch:
 		return "lease-renew-batch"
+	case KindAlarm:
+		return "alarm"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -81,8 +85,16 @@ type Command struct {
 	Lease      *LeaseOp         // KindLeaseGrant, KindLeaseRevoke, KindLeaseRenew
 	Expired    []int64          // KindLeaseExpire
 	Renew      []int64          // KindLeaseRenewBatch
+	Alarm      *AlarmOp         // KindAlarm
 	Fence      *Fence           // KindGuardedTxn (with Txn)
 	Sequential *Sequential      // KindCreateSequential
+}
+
+// AlarmOp raises (Activate) or clears an alarm of a member.
+type AlarmOp struct {
+	Activate bool
+	MemberID uint64
+	Type     string // "NOSPACE"
 }
 
 // Fence names a lock and the fencing token a writer presents: the create
@@ -211,6 +223,18 @@ func AppendEncode(dst []byte, c *Command) []byte {
 		dst = appendIDs(dst, c.Expired)
 	case KindLeaseRenewBatch:
 		dst = appendIDs(dst, c.Renew)
+	case KindAlarm:
+		a := c.Alarm
+		if a == nil {
+			a = &AlarmOp{}
+		}
+		act := byte(0)
+		if a.Activate {
+			act = 1
+		}
+		dst = append(dst, act)
+		dst = binary.AppendUvarint(dst, a.MemberID)
+		dst = appendBytes(dst, []byte(a.Type))
 	}
 	return dst
 }

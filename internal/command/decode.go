@@ -47,6 +47,8 @@ func Decode(b []byte) (*Command, error) {
 		c.Expired = d.ids("expired lease")
 	case KindLeaseRenewBatch:
 		c.Renew = d.ids("renewed lease")
+	case KindAlarm:
+		c.Alarm = &AlarmOp{Activate: d.flags(1, "alarm") == 1, MemberID: d.uvarint(), Type: d.str()}
 	default:
 		return nil, fmt.Errorf("%w: %w %d", ErrMalformed, ErrUnknownKind, b[1])
 	}

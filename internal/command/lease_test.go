@@ -17,6 +17,8 @@ func TestCoordinationRoundTrip(t *testing.T) {
 		{ID: 3, Kind: KindLeaseRenew, Lease: &LeaseOp{ID: -5}},
 		{Kind: KindLeaseExpire, Expired: []int64{1, -2, 1 << 62}},
 		{ID: 6, Kind: KindLeaseRenewBatch, Renew: []int64{7, 8}},
+		{ID: 7, Kind: KindAlarm, Alarm: &AlarmOp{Activate: true, MemberID: 1 << 60, Type: "NOSPACE"}},
+		{ID: 8, Kind: KindAlarm, Alarm: &AlarmOp{MemberID: 3, Type: "NOSPACE"}},
 		{ID: 4, Kind: KindGuardedTxn, Fence: &Fence{Lock: "locks/db", Token: 42}, Txn: &mvcc.TxnRequest{
 			Success: []mvcc.Op{{Put: &mvcc.PutRequest{Key: []byte("k"), Value: []byte("v")}}}}},
 		{ID: 5, Kind: KindCreateSequential, Sequential: &Sequential{Prefix: []byte("q/"), Value: []byte("x"), Lease: 9}},

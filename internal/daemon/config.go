@@ -44,6 +44,7 @@ type Config struct {
 	SnapshotCount            uint64               // --snapshot-count: applied entries between snapshots; default 10000
 	SnapshotCatchUpEntries   uint64               // --snapshot-catchup-entries: entries kept after a snapshot for slow followers; default 5000
 	CorruptCheckInterval     time.Duration        // --corrupt-check-interval: how often members compare their state; default 5m, 0 disables
+	QuotaBackendBytes        int64                // --quota-backend-bytes: space quota on the in-memory data size; 0 means 2 GiB
 	HeartbeatInterval        time.Duration        // --heartbeat-interval, integer milliseconds (or a Go duration); default 100ms
 	ElectionTimeout          time.Duration        // --election-timeout, integer milliseconds (or a Go duration); default 1000ms
 	MaxRequestBytes          int                  // --max-request-bytes: largest client request; default 1.5 MiB (1572864)
@@ -321,6 +322,7 @@ func newFlagSet(c *Config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "text or json")
 	fs.StringVar(&c.ConfigFile, "config-file", c.ConfigFile, "YAML file whose keys are these flag names")
 	fs.BoolVar(&c.EnablePprof, "enable-pprof", c.EnablePprof, "serve Go runtime profiles at /debug/pprof on the client URLs")
+	fs.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", c.QuotaBackendBytes, "space quota on the data's in-memory size (keys and retained history); writes are refused with NOSPACE past it; 0 means 2 GiB")
 	fs.DurationVar(&c.CorruptCheckInterval, "corrupt-check-interval", c.CorruptCheckInterval, "how often members compare their state (HashKV) and a diverged one stops; 0 disables")
 	return fs
 }

@@ -216,6 +216,7 @@ func (d *Daemon) start() error {
 			return hashPeer
 		}(),
 		CorruptCheckInterval: cfg.CorruptCheckInterval,
+		QuotaBytes:           cfg.QuotaBackendBytes,
 		MutantDropWatchEvent: func() func() int {
 			if d.faults == nil {
 				return nil

@@ -141,7 +141,12 @@ func (s *Server) applyEntries(ents []*raftpb.Entry) error {
 }
 
 func (s *Server) applyCommandLocked(cmd *command.Command) (res applyResult, events []mvcc.Event, membersChanged bool) {
+	if growsData(cmd) && s.nospaceLocked() {
+		return applyResult{err: ErrNoSpace, rev: s.store.Rev()}, nil, false
+	}
 	switch cmd.Kind {
+	case command.KindAlarm:
+		s.applyAlarmLocked(cmd.Alarm)
 	case command.KindTxn:
 		s.mutantCorrupt(cmd)
 		r, evs, err := s.store.Txn(cmd.Txn, s.leases.Exists)
@@ -203,6 +208,7 @@ func (s *Server) maybeSnapshot() {
 	s.mu.Lock()
 	clone := s.store.Clone()
 	leases := s.leases.Encode(nil)
+	alarms := s.marshalAlarmsLocked()
 	members := s.members.marshal()
 	cs := cloneConfState(s.confSt)
 	s.mu.Unlock()
@@ -213,7 +219,7 @@ func (s *Server) maybeSnapshot() {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		write := func(w io.Writer) error { return encodeState(w, clone, members, leases) }
+		write := func(w io.Writer) error { return encodeState(w, clone, members, leases, alarms) }
 		if err := s.node.CreateSnapshot(ctx, applied, cs, write); err != nil {
 			if !errors.Is(err, raftnode.ErrStopped) {
 				// A snapshot that cannot be written means the disk is failing:
@@ -234,14 +240,16 @@ func (s *Server) maybeSnapshot() {
 // installSnapshot replaces the state with a snapshot's.
 func (s *Server) installSnapshot(snap *raftpb.Snapshot) error {
 	md := snap.GetMetadata()
-	store, members, leases, err := decodeState(snap.GetData())
+	st, err := decodeState(snap.GetData())
 	if err != nil {
 		return fmt.Errorf("restore snapshot at index %d: %w", md.GetIndex(), err)
 	}
+	store := st.store
 	s.mu.Lock()
 	s.store = store
-	s.members = members
-	s.restoreLeasesLocked(leases)
+	s.members = st.members
+	s.repAlarms = st.alarms
+	s.restoreLeasesLocked(st.leases)
 	s.confSt = cloneConfState(md.GetConfState())
 	s.snapIdx = md.GetIndex()
 	list := s.members.list()

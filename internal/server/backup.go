@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cairn-db/cairn/internal/lease"
 	"github.com/cairn-db/cairn/internal/mvcc"
 )
 
@@ -58,13 +57,14 @@ func (s *Server) Backup(ctx context.Context) ([]byte, BackupInfo, error) {
 	s.mu.RLock()
 	store := s.store.Clone()
 	leases := s.leases.Encode(nil)
+	alarms := s.marshalAlarmsLocked()
 	members := s.members.marshal()
 	info := BackupInfo{Version: 1, ClusterID: s.cfg.ClusterID, MemberID: s.cfg.MemberID, Index: s.applied.Applied(),
 		Revision: s.store.Rev(), Compacted: s.store.CompactRev(), Keys: s.store.KeyCount(), Leases: s.leases.Len(),
 		Members: s.members.list(), Created: time.Now().UTC()}
 	s.mu.RUnlock()
 	var state bytes.Buffer
-	if err := encodeState(&state, store, members, leases); err != nil {
+	if err := encodeState(&state, store, members, leases, alarms); err != nil {
 		return nil, BackupInfo{}, err
 	}
 	return encodeBackup(info, state.Bytes()), info, nil
@@ -126,20 +126,19 @@ func ReadBackup(b []byte) (BackupInfo, []byte, error) {
 // keys, history and leases, with members as its member table. It also
 // returns the store, for checks (HashKV) by the caller.
 func RestoredState(state []byte, members []Member) ([]byte, *mvcc.Store, error) {
-	store, _, leases, err := decodeState(state)
+	st, err := decodeState(state)
 	if err != nil {
 		return nil, nil, err
 	}
-	if leases == nil {
-		leases = lease.NewTable()
-	}
+	store, leases := st.store, st.leases
 	ms := newMembership()
 	for i := range members {
 		m := members[i]
 		ms.add(&m)
 	}
 	var out bytes.Buffer
-	if err := encodeState(&out, store, ms.marshal(), leases.Encode(nil)); err != nil {
+	// The old members' alarms do not carry over to the new cluster.
+	if err := encodeState(&out, store, ms.marshal(), leases.Encode(nil), nil); err != nil {
 		return nil, nil, err
 	}
 	return out.Bytes(), store, nil

@@ -35,8 +35,8 @@ type HashPeer func(ctx context.Context, m Member, rev int64) (PeerHash, error)
 
 // Alarm is a raised alarm: etcd's AlarmMember.
 type Alarm struct {
-	MemberID uint64
-	Type     string // "CORRUPT"
+	MemberID uint64 `json:"member_id"`
+	Type     string `json:"type"` // "NOSPACE" (replicated) or "CORRUPT" (this member's finding)
 }
 
 // alarms is the member's list of alarms it raised (not replicated).
@@ -56,11 +56,28 @@ func (a *alarms) raise(al Alarm) {
 	a.list = append(a.list, al)
 }
 
-// Alarms lists the alarms this member raised.
+// Alarms lists the replicated alarms (NOSPACE) and the CORRUPT alarms this
+// member raised.
 func (s *Server) Alarms() []Alarm {
+	s.mu.RLock()
+	out := append([]Alarm(nil), s.repAlarms...)
+	s.mu.RUnlock()
 	s.alarms.mu.Lock()
 	defer s.alarms.mu.Unlock()
-	return append([]Alarm(nil), s.alarms.list...)
+	return append(out, s.alarms.list...)
+}
+
+// ClearLocalAlarm drops a CORRUPT alarm this member listed (alarm disarm).
+func (s *Server) ClearLocalAlarm(memberID uint64, typ string) {
+	s.alarms.mu.Lock()
+	defer s.alarms.mu.Unlock()
+	kept := s.alarms.list[:0]
+	for _, a := range s.alarms.list {
+		if a.Type != typ || (memberID != 0 && a.MemberID != memberID) {
+			kept = append(kept, a)
+		}
+	}
+	s.alarms.list = kept
 }
 
 // CheckCorruption compares this member's state with the others' (see

@@ -89,6 +89,9 @@ func (s *Server) propose(ctx context.Context, cmd *command.Command) (applyResult
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
+	if err := s.checkQuota(ctx, cmd, len(data)); err != nil {
+		return applyResult{}, err
+	}
 	if err := s.waitLeader(ctx); err != nil {
 		s.metrics.proposalsFailed.Inc()
 		return applyResult{}, err

@@ -219,15 +219,16 @@ func TestLeaseSnapshotRoundTrip(t *testing.T) {
 	ls.putLease(t, "r", 4)
 	ls.mu.RLock()
 	var buf bytes.Buffer
-	err := encodeState(&buf, ls.store.Clone(), ls.members.marshal(), ls.leases.Encode(nil))
+	err := encodeState(&buf, ls.store.Clone(), ls.members.marshal(), ls.leases.Encode(nil), nil)
 	ls.mu.RUnlock()
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, _, leases, err := decodeState(buf.Bytes())
+	st, err := decodeState(buf.Bytes())
 	if err != nil {
 		t.Fatal(err)
 	}
+	store, leases := st.store, st.leases
 	other := newLeaseServer(t)
 	other.mu.Lock()
 	other.store = store

@@ -125,6 +125,10 @@ type Config struct {
 	HashPeer             HashPeer
 	CorruptCheckInterval time.Duration
 
+	// QuotaBytes is the space quota on the data's size (mvcc.Store.Size);
+	// 0 means DefaultQuotaBytes.
+	QuotaBytes int64
+
 	// MutantDropWatchEvent, when it returns n > 0, drops one event out of
 	// every n handed to the watch registry (failpoint
 	// mutant-drop-watch-event), to prove the suite catches lost events.
@@ -145,12 +149,14 @@ type Server struct {
 	snapIdx  uint64 // index of the newest snapshot taken or installed
 	snapTerm uint64
 	leases   *lease.Table
+	// repAlarms are the replicated alarms (NOSPACE); see quota.go.
+	repAlarms []Alarm
 
 	deadlines   *lease.Deadlines  // member-local lease clock (lease.go)
 	minTTL      int64             // seconds
 	appliedTerm atomic.Uint64     // raft term of the last applied entry
 	renewc      chan renewRequest // keepalives for renewLoop
-	alarms      alarms
+	alarms      alarms            // CORRUPT alarms this member raised (not replicated)
 
 	applied  indexWaiter
 	wait     *waitRegistry
@@ -198,6 +204,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.QuotaBytes <= 0 {
+		cfg.QuotaBytes = DefaultQuotaBytes
 	}
 	if cfg.CorruptCheckInterval <= 0 {
 		cfg.CorruptCheckInterval = DefaultCorruptCheckInterval

@@ -67,7 +67,7 @@ func (f *fakeNode) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.
 	if err := write(&buf); err != nil {
 		return err
 	}
-	if _, _, _, err := decodeState(buf.Bytes()); err != nil {
+	if _, err := decodeState(buf.Bytes()); err != nil {
 		return err
 	}
 	f.mu.Lock()

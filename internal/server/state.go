@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,31 +13,42 @@ import (
 )
 
 // The replicated state in a snapshot (raft snapshot Data and the body of a
-// snapshot file) is, version 2:
+// snapshot file) is, version 3:
 //
-//	magic    "CAIRNST2"        8 bytes
+//	magic    "CAIRNST3"        8 bytes
 //	members  uint32 length + JSON array of Member, sorted by ID
 //	leases   uint32 length + lease.Table.Encode
+//	alarms   uint32 length + JSON array of Alarm (the replicated ones: NOSPACE)
 //	store    the rest: mvcc.Store.WriteTo
 //
-// Version 1 ("CAIRNST1") has no leases section; it is still read.
+// Versions 1 ("CAIRNST1": no leases, no alarms) and 2 ("CAIRNST2": no
+// alarms) are still read.
 //
 // The snapshot file adds its own checksum (internal/storage/snap).
 var (
-	stateMagic   = []byte("CAIRNST2")
+	stateMagic   = []byte("CAIRNST3")
+	stateMagicV2 = []byte("CAIRNST2")
 	stateMagicV1 = []byte("CAIRNST1")
 )
+
+// state is a decoded snapshot state.
+type state struct {
+	store   *mvcc.Store
+	members *membership
+	leases  *lease.Table
+	alarms  []Alarm
+}
 
 var errBadState = errors.New("server: not a cairn state snapshot (bad magic or version)")
 
 // encodeState streams the state to w (a snapshot file, through a buffer).
-func encodeState(w io.Writer, store *mvcc.Store, members, leases []byte) error {
-	hdr := make([]byte, 0, 16+len(members)+len(leases))
+func encodeState(w io.Writer, store *mvcc.Store, members, leases, alarms []byte) error {
+	hdr := make([]byte, 0, 20+len(members)+len(leases)+len(alarms))
 	hdr = append(hdr, stateMagic...)
-	hdr = binary.BigEndian.AppendUint32(hdr, uint32(len(members)))
-	hdr = append(hdr, members...)
-	hdr = binary.BigEndian.AppendUint32(hdr, uint32(len(leases)))
-	hdr = append(hdr, leases...)
+	for _, sec := range [][]byte{members, leases, alarms} {
+		hdr = binary.BigEndian.AppendUint32(hdr, uint32(len(sec)))
+		hdr = append(hdr, sec...)
+	}
 	if _, err := w.Write(hdr); err != nil {
 		return err
 	}
@@ -44,13 +56,18 @@ func encodeState(w io.Writer, store *mvcc.Store, members, leases []byte) error {
 	return err
 }
 
-func decodeState(data []byte) (*mvcc.Store, *membership, *lease.Table, error) {
+func decodeState(data []byte) (*state, error) {
 	if len(data) < len(stateMagic) {
-		return nil, nil, nil, errBadState
+		return nil, errBadState
 	}
-	v2 := bytes.Equal(data[:len(stateMagic)], stateMagic)
-	if !v2 && !bytes.Equal(data[:len(stateMagicV1)], stateMagicV1) {
-		return nil, nil, nil, errBadState
+	version := 0
+	for v, magic := range [][]byte{stateMagicV1, stateMagicV2, stateMagic} {
+		if bytes.Equal(data[:len(magic)], magic) {
+			version = v + 1
+		}
+	}
+	if version == 0 {
+		return nil, errBadState
 	}
 	data = data[len(stateMagic):]
 	section := func(what string) ([]byte, error) {
@@ -66,27 +83,36 @@ func decodeState(data []byte) (*mvcc.Store, *membership, *lease.Table, error) {
 		data = data[n:]
 		return b, nil
 	}
+	st := &state{leases: lease.NewTable()}
 	mb, err := section("members")
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	members, err := unmarshalMembership(mb)
-	if err != nil {
-		return nil, nil, nil, err
+	if st.members, err = unmarshalMembership(mb); err != nil {
+		return nil, err
 	}
-	leases := lease.NewTable()
-	if v2 {
+	if version >= 2 {
 		lb, err := section("leases")
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
-		if leases, err = lease.Decode(lb); err != nil {
-			return nil, nil, nil, err
+		if st.leases, err = lease.Decode(lb); err != nil {
+			return nil, err
 		}
 	}
-	store, err := mvcc.Restore(bytes.NewReader(data))
-	if err != nil {
-		return nil, nil, nil, err
+	if version >= 3 {
+		ab, err := section("alarms")
+		if err != nil {
+			return nil, err
+		}
+		if len(ab) > 0 {
+			if err := json.Unmarshal(ab, &st.alarms); err != nil {
+				return nil, fmt.Errorf("server: state snapshot alarms: %w", err)
+			}
+		}
 	}
-	return store, members, leases, nil
+	if st.store, err = mvcc.Restore(bytes.NewReader(data)); err != nil {
+		return nil, err
+	}
+	return st, nil
 }

@@ -6,13 +6,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/cairn-db/cairn/internal/daemon"
 	"github.com/cairn-db/cairn/internal/testutil"
 )
 
@@ -258,5 +261,54 @@ func TestMoveLeader(t *testing.T) {
 	}
 	if _, err := c.Client(target).Put(ctx, "after-move", "x"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The space quota: past --quota-backend-bytes, writes that add data are
+// refused with etcd's NOSPACE error and the alarm is listed; reads, deletes
+// and compaction go on; after making room, disarming lets writes in again.
+func TestSpaceQuota(t *testing.T) {
+	c := testutil.NewCluster(t, 3, testutil.ClusterOptions{Mutate: func(cfg *daemon.Config) { cfg.QuotaBackendBytes = 64 << 10 }})
+	ctx := testutil.Ctx(t)
+	cli := c.Client(0, 1, 2)
+	value := strings.Repeat("x", 1024)
+	var err error
+	n := 0
+	for ; n < 1000; n++ {
+		if _, err = cli.Put(ctx, fmt.Sprintf("q/%04d", n), value); err != nil {
+			break
+		}
+	}
+	if !errors.Is(err, rpctypes.ErrNoSpace) {
+		t.Fatalf("after %d puts: %v, want %v", n, err, rpctypes.ErrNoSpace)
+	}
+	t.Logf("NOSPACE after %d puts of 1 KiB (quota 64 KiB)", n)
+	alarms, err := cli.AlarmList(ctx)
+	if err != nil || len(alarms.Alarms) != 1 || alarms.Alarms[0].Alarm != pb.AlarmType_NOSPACE {
+		t.Fatalf("alarm list: %v %v", alarms, err)
+	}
+	for i := range c.Members { // every member refuses, whoever receives the write
+		if _, err := c.Client(i).Put(ctx, "q/more", "v"); !errors.Is(err, rpctypes.ErrNoSpace) {
+			t.Fatalf("member %d took a put under NOSPACE: %v", i, err)
+		}
+	}
+	if _, err := cli.Grant(ctx, 60); !errors.Is(err, rpctypes.ErrNoSpace) {
+		t.Fatalf("lease grant under NOSPACE: %v", err)
+	}
+	if r, err := cli.Get(ctx, "q/", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || r.Count != int64(n) {
+		t.Fatalf("read under NOSPACE: %v %v", r, err)
+	}
+	del, err := cli.Delete(ctx, "q/", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatalf("delete under NOSPACE: %v", err)
+	}
+	if _, err := cli.Compact(ctx, del.Header.Revision); err != nil {
+		t.Fatalf("compaction under NOSPACE: %v", err)
+	}
+	if _, err := cli.AlarmDisarm(ctx, &clientv3.AlarmMember{MemberID: alarms.Alarms[0].MemberID, Alarm: pb.AlarmType_NOSPACE}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "q/after", "v"); err != nil {
+		t.Fatalf("put after making room and disarming: %v", err)
 	}
 }

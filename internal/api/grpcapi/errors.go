@@ -62,5 +62,6 @@ var errorMap = []struct {
 	{server.ErrRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge},
 	{server.ErrLeaderChanged, rpctypes.ErrGRPCLeaderChanged},
 	{server.ErrNotLeader, rpctypes.ErrGRPCNotLeader},
+	{server.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
 	{server.ErrBadTransferee, rpctypes.ErrGRPCBadLeaderTransferee},
 }

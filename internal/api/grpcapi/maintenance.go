@@ -52,15 +52,32 @@ func (m *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*p
 	return &pb.HashKVResponse{Header: m.kv.header(rev), Hash: h, CompactRevision: compactRev, HashRevision: hashRev}, nil
 }
 
-// Alarm: GET lists the CORRUPT alarms this member raised (the corruption
-// check; there is no space quota yet, so never NOSPACE). ACTIVATE and
-// DEACTIVATE change nothing: a corrupt member stops by itself.
+// Alarm lists, raises and clears alarms as etcd's: NOSPACE is replicated
+// (raised by the space quota, cleared with DEACTIVATE, e.g. etcdctl alarm
+// disarm); CORRUPT is what this member's corruption check found (a corrupt
+// member stops by itself), and DEACTIVATE drops it from the list.
 func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	resp := &pb.AlarmResponse{Header: m.kv.header(m.kv.s.Rev())}
-	if r.Action == pb.AlarmRequest_GET {
-		for _, a := range m.kv.s.Alarms() {
-			resp.Alarms = append(resp.Alarms, &pb.AlarmMember{MemberID: a.MemberID, Alarm: pb.AlarmType_CORRUPT})
+	switch r.Action {
+	case pb.AlarmRequest_ACTIVATE, pb.AlarmRequest_DEACTIVATE:
+		activate := r.Action == pb.AlarmRequest_ACTIVATE
+		switch r.Alarm {
+		case pb.AlarmType_NOSPACE:
+			if err := m.kv.s.SetAlarm(ctx, activate, r.MemberID, "NOSPACE"); err != nil {
+				return nil, toGRPC(err)
+			}
+		case pb.AlarmType_CORRUPT:
+			if !activate {
+				m.kv.s.ClearLocalAlarm(r.MemberID, "CORRUPT")
+			}
 		}
+	}
+	resp := &pb.AlarmResponse{Header: m.kv.header(m.kv.s.Rev())}
+	for _, a := range m.kv.s.Alarms() {
+		typ := pb.AlarmType_NOSPACE
+		if a.Type == "CORRUPT" {
+			typ = pb.AlarmType_CORRUPT
+		}
+		resp.Alarms = append(resp.Alarms, &pb.AlarmMember{MemberID: a.MemberID, Alarm: typ})
 	}
 	return resp, nil
 }
