@@ -119,6 +119,7 @@ func verbs() []*verb {
 		lockVerb(), electVerb(),
 		leaseGrantVerb(), leaseRevokeVerb(), leaseKeepAliveVerb(), leaseTTLVerb(), leaseListVerb(),
 		statusVerb(), healthVerb(), memberListVerb(),
+		snapshotSaveVerb(), snapshotStatusVerb(), snapshotRestoreVerb(),
 	}
 }
 
@@ -207,6 +208,16 @@ func findVerb(name string, rest []string) (*verb, []string, error) {
 			return nil, nil, fmt.Errorf("unknown command %q", name+" "+rest[0])
 		}
 		name, rest = full, rest[1:]
+	case "snapshot":
+		if len(rest) == 0 || strings.HasPrefix(rest[0], "-") {
+			return nil, nil, fmt.Errorf("'cairn snapshot' needs a sub-verb: %s", snapshotSubVerbs)
+		}
+		switch rest[0] {
+		case "save", "status", "restore":
+			name, rest = name+" "+rest[0], rest[1:]
+		default:
+			return nil, nil, fmt.Errorf("unknown command %q", name+" "+rest[0])
+		}
 	case "delete":
 		name = "del"
 	}

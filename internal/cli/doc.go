@@ -34,6 +34,12 @@
 //	status                status.go   Maintenance.Status of each endpoint (alias: endpoint status)
 //	health                health.go   a linearizable read on each endpoint (alias: endpoint health)
 //	member list           member.go   --serializable
+//	snapshot save FILE    snapshot.go Maintenance.Snapshot from the first of --endpoints into FILE.part (progress on a terminal),
+//	                                  verified (server.ReadBackup), fsynced, renamed to FILE; "Snapshot saved at FILE"
+//	snapshot status FILE  snapshot.go verifies FILE and prints its revision, keys, leases, members, size, creation, maker
+//	snapshot restore FILE snapshot.go --data-dir --name --initial-cluster --initial-cluster-token --initial-advertise-peer-urls,
+//	                                  parsed and checked by serve's parser (daemon.ParseConfig) with serve's defaults;
+//	                                  daemon.Restore on the OS file system; refuses a data dir that holds a member
 //	help [VERB]           flags.go
 //
 // # Flags
@@ -60,7 +66,8 @@
 //     values are JSON strings, not base64; invalid UTF-8 becomes U+FFFD.
 //     IDs are decimal numbers, as in etcd. lock and elect print the get
 //     response of the lock or leader key; put --sequential prints
-//     {"key":...,"revision":...}.
+//     {"key":...,"revision":...}. snapshot save and status print the
+//     file (path, size, sha256) and the backup's header (server.BackupInfo).
 //   - value: for scripts. get prints only the values, raw, one per line (the
 //     keys with --keys-only, the count with --count-only); put prints the
 //     previous value with --prev-kv (the key with --sequential); lock
@@ -95,4 +102,8 @@
 // and compare with etcdctl:
 //
 //	CAIRN_TEST_ENDPOINTS=127.0.0.1:2379 go test ./internal/cli -run Integration
+//
+// The snapshot integration test always starts its own clusters: it saves
+// from one and restores into the on-disk data dirs of another. The snapshot
+// unit tests save from in-memory readers into vfs.MemFS and vfs.ErrorFS.
 package cli

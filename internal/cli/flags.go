@@ -68,11 +68,11 @@ Exit codes: 0 ok, 1 request failed or no member answered, 2 usage error;
 
 func printTopUsage(w io.Writer) {
 	fmt.Fprint(w, topUsage)
-	fmt.Fprintf(w, "  %-16s %s\n", "serve", "run a Cairn node (see 'cairn serve --help')")
+	fmt.Fprintf(w, "  %-17s %s\n", "serve", "run a Cairn node (see 'cairn serve --help')")
 	for _, v := range verbs() {
-		fmt.Fprintf(w, "  %-16s %s\n", v.name, v.summary)
+		fmt.Fprintf(w, "  %-17s %s\n", v.name, v.summary)
 	}
-	fmt.Fprintf(w, "  %-16s %s\n", "help [VERB]", "show help for a verb")
+	fmt.Fprintf(w, "  %-17s %s\n", "help [VERB]", "show help for a verb")
 	fmt.Fprintf(w, "\nGlobal flags (before or after the verb):\n")
 	printFlags(w, globalFlagSet(&globalFlags{endpoints: defaultEndpoints, dialTimeout: defaultDialTimeout, commandTimeout: defaultCommandTimeout, output: outputTable}), nil)
 	fmt.Fprintf(w, "\n%s", outputHelp)

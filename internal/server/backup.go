@@ -22,10 +22,12 @@ import (
 //	padding  zero bytes up to a multiple of 512
 //	sha256   of everything before it      32 bytes
 //
-// etcd appends the SHA-256 of its database to the snapshot stream and
-// etcdctl verifies it when the file's size is 32 more than a multiple of
-// 512 (a bbolt file's size is a multiple of its page size); the padding
-// makes Cairn's stream end the same way.
+// etcd appends the SHA-256 of its database to the snapshot stream;
+// etcdctl snapshot save requires a stream that ends with one, which it
+// recognizes by the size (32 more than a multiple of 512, a bbolt file's
+// size being a multiple of its page size), and etcdutl verifies the hash
+// on restore. The padding makes Cairn's stream end the same way; ReadBackup
+// (cairn snapshot status and restore) verifies the hash.
 
 var backupMagic = []byte("CAIRNBK1")
 

@@ -93,8 +93,8 @@ const snapshotChunk = 32 * 1024
 
 // Snapshot streams a backup of the member's state (server.Backup: a
 // consistent copy after a linearizable read barrier), ending, like etcd's
-// stream, with the SHA-256 of what came before, which etcdctl snapshot save
-// verifies.
+// stream, with the SHA-256 of what came before (etcdctl snapshot save
+// requires that ending; cairn snapshot status and restore verify the hash).
 func (m *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, stream pb.Maintenance_SnapshotServer) error {
 	b, info, err := m.kv.s.Backup(stream.Context())
 	if err != nil {
