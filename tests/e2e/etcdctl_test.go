@@ -83,6 +83,8 @@ func TestEtcdctlGetsEtcdsAnswers(t *testing.T) {
 		{"", []string{"lock", "mylock", "--", "echo", "held"}}, // the Lock service, then the command
 		{"", []string{"lease", "timetolive", "1234"}},
 		{"", []string{"lease", "revoke", "1234"}},
+		{"", []string{"alarm", "list"}},
+		{"", []string{"alarm", "disarm"}},
 	}
 	for _, st := range steps {
 		want := etcd.run(st.stdin, st.args...)
