@@ -167,3 +167,41 @@ func TestEtcdctlGetsEtcdsAnswers(t *testing.T) {
 		t.Errorf("move-leader: %q, want %q", out, want)
 	}
 }
+
+// etcdctl against the space quota: the NOSPACE error, alarm list, disarm.
+func TestEtcdctlAlarmNoSpace(t *testing.T) {
+	bin := filepath.Join(testutil.EtcdDir(t), "bin", "etcdctl")
+	pc := startProcCluster(t, 3, "--quota-backend-bytes", "65536")
+	c := ctl{t, bin, strings.Join(pc.Endpoints(), ",")}
+	value := strings.Repeat("x", 1024)
+	var out string
+	for i := 0; i < 200; i++ {
+		if out = c.run("", "put", fmt.Sprintf("k%d", i), value); strings.HasPrefix(out, "ERROR") {
+			break
+		}
+	}
+	if out != "ERROR: Error: etcdserver: mvcc: database space exceeded" {
+		t.Fatalf("put past the quota: %q", out)
+	}
+	if out := c.run("", "alarm", "list"); !strings.HasPrefix(out, "memberID:") || !strings.HasSuffix(out, "alarm:NOSPACE") {
+		t.Fatalf("alarm list: %q", out)
+	}
+	// Make room: delete, then compact the history away.
+	var del struct {
+		Header struct {
+			Revision int64 `json:"revision"`
+		} `json:"header"`
+	}
+	if out := c.run("", "del", "k", "--prefix", "-w", "json"); json.Unmarshal([]byte(out), &del) != nil || del.Header.Revision == 0 {
+		t.Fatalf("delete under NOSPACE: %q", out)
+	}
+	if out := c.run("", "compact", fmt.Sprint(del.Header.Revision)); strings.HasPrefix(out, "ERROR") {
+		t.Fatalf("compact under NOSPACE: %q", out)
+	}
+	if out := c.run("", "alarm", "disarm"); !strings.HasSuffix(out, "alarm:NOSPACE") {
+		t.Fatalf("alarm disarm: %q", out)
+	}
+	if out := c.run("", "put", "after", "v"); out != "OK" {
+		t.Fatalf("put after disarm: %q", out)
+	}
+}

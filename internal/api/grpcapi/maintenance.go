@@ -4,6 +4,8 @@ import (
 	"context"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/cairn-db/cairn/internal/server"
 )
 
 // Version is the etcd API version Cairn reports in Status: the etcd release
@@ -57,28 +59,45 @@ func (m *maintenanceServer) HashKV(ctx context.Context, r *pb.HashKVRequest) (*p
 // disarm); CORRUPT is what this member's corruption check found (a corrupt
 // member stops by itself), and DEACTIVATE drops it from the list.
 func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	switch r.Action {
-	case pb.AlarmRequest_ACTIVATE, pb.AlarmRequest_DEACTIVATE:
-		activate := r.Action == pb.AlarmRequest_ACTIVATE
-		switch r.Alarm {
-		case pb.AlarmType_NOSPACE:
-			if err := m.kv.s.SetAlarm(ctx, activate, r.MemberID, "NOSPACE"); err != nil {
-				return nil, toGRPC(err)
-			}
-		case pb.AlarmType_CORRUPT:
-			if !activate {
-				m.kv.s.ClearLocalAlarm(r.MemberID, "CORRUPT")
-			}
-		}
-	}
-	resp := &pb.AlarmResponse{Header: m.kv.header(m.kv.s.Rev())}
-	for _, a := range m.kv.s.Alarms() {
+	resp := &pb.AlarmResponse{}
+	toPB := func(a server.Alarm) *pb.AlarmMember {
 		typ := pb.AlarmType_NOSPACE
 		if a.Type == "CORRUPT" {
 			typ = pb.AlarmType_CORRUPT
 		}
-		resp.Alarms = append(resp.Alarms, &pb.AlarmMember{MemberID: a.MemberID, Alarm: typ})
+		return &pb.AlarmMember{MemberID: a.MemberID, Alarm: typ}
 	}
+	switch r.Action {
+	case pb.AlarmRequest_GET:
+		for _, a := range m.kv.s.Alarms() {
+			resp.Alarms = append(resp.Alarms, toPB(a))
+		}
+	case pb.AlarmRequest_ACTIVATE, pb.AlarmRequest_DEACTIVATE:
+		// As etcd, the answer lists the alarm the call raised or cleared.
+		activate := r.Action == pb.AlarmRequest_ACTIVATE
+		typ := "NOSPACE"
+		if r.Alarm == pb.AlarmType_CORRUPT {
+			typ = "CORRUPT"
+		}
+		had := false
+		for _, a := range m.kv.s.Alarms() {
+			had = had || (a.MemberID == r.MemberID && a.Type == typ)
+		}
+		switch {
+		case r.Alarm == pb.AlarmType_NOSPACE:
+			if err := m.kv.s.SetAlarm(ctx, activate, r.MemberID, typ); err != nil {
+				return nil, toGRPC(err)
+			}
+		case r.Alarm == pb.AlarmType_CORRUPT && !activate:
+			m.kv.s.ClearLocalAlarm(r.MemberID, typ)
+		default:
+			return &pb.AlarmResponse{Header: m.kv.header(m.kv.s.Rev())}, nil // CORRUPT is raised by the check only
+		}
+		if activate != had {
+			resp.Alarms = append(resp.Alarms, toPB(server.Alarm{MemberID: r.MemberID, Type: typ}))
+		}
+	}
+	resp.Header = m.kv.header(m.kv.s.Rev())
 	return resp, nil
 }
 
