@@ -14,8 +14,9 @@ const btreeDegree = 32
 // io.Reader/io.Writer handed to it, no goroutines, no clock, no randomness.
 //
 // A Store is not safe for concurrent use. The caller serializes every mutating call (Txn, Compact) and may run
-// read-only calls (Range, Rev, CompactRev, KeyCount, Hash, HashKV, WriteTo) concurrently with each other only
-// while holding a read lock that excludes the writer. A Clone is independent: it may be read in another goroutine
+// read-only calls (Range, Rev, CompactRev, KeyCount, Size, Hash, HashKV, WriteTo, and Txn on a request without
+// puts or deletes, which changes nothing) concurrently with each other only while holding a read lock that
+// excludes the writer. A Clone is independent: it may be read in another goroutine
 // while the original keeps taking writes.
 type Store struct {
 	tree *btree.BTreeG[*keyEntry]

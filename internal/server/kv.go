@@ -34,8 +34,10 @@ func (s *Server) Txn(ctx context.Context, r *mvcc.TxnRequest, serializable bool)
 				return nil, 0, err
 			}
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
+		// A txn without puts or deletes only reads (mvcc.Store.Txn changes
+		// nothing then), so it shares the read lock with other readers.
+		s.mu.RLock()
+		defer s.mu.RUnlock()
 		res, _, err := s.store.Txn(r, s.leases.Exists)
 		return res, s.store.Rev(), err
 	}

@@ -210,3 +210,34 @@ func TestCompactorPeriodicModeAndFollower(t *testing.T) {
 		t.Fatalf("periodic compaction at %d, want %d (the newest revision an hour old)", got, r)
 	}
 }
+
+// Read-only txns run concurrently under the read lock, with writes going
+// on; -race checks that they change nothing.
+func TestReadOnlyTxnsShareTheReadLock(t *testing.T) {
+	s := newTestServer(t, newFakeNode(), nil)
+	put(t, s, "a", "1")
+	ro := &mvcc.TxnRequest{
+		Compare: []mvcc.Compare{{Key: []byte("a"), Target: mvcc.CompareValue, Result: mvcc.CompareEqual, Value: []byte("1")}},
+		Success: []mvcc.Op{{Range: &mvcc.RangeRequest{Key: []byte("a")}}},
+		Failure: []mvcc.Op{{Range: &mvcc.RangeRequest{Key: []byte("b")}}},
+	}
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 50 {
+				if i == 0 {
+					put(t, s, "b", "x")
+					continue
+				}
+				res, _, err := s.Txn(context.Background(), ro, true)
+				if err != nil || !res.Succeeded || len(res.Results[0].Range.KVs) != 1 {
+					t.Errorf("read-only txn: %+v %v", res, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
