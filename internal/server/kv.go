@@ -171,12 +171,18 @@ type StatusInfo struct {
 	Revision     int64
 	Keys         int
 	IsLearner    bool
+	DataBytes    int64 // mvcc.Store.Size: what the quota measures
+	QuotaBytes   int64
 }
 
 // Status returns the member's status.
 func (s *Server) Status() StatusInfo {
 	s.mu.RLock()
-	rev, keys := s.store.Rev(), s.store.KeyCount()
+	rev, keys, size := s.store.Rev(), s.store.KeyCount(), s.store.Size()
+	learner := false
+	for _, m := range s.members.members {
+		learner = learner || (m.ID == s.cfg.MemberID && m.IsLearner)
+	}
 	s.mu.RUnlock()
 	return StatusInfo{
 		Leader:       s.node.Leader(),
@@ -184,5 +190,8 @@ func (s *Server) Status() StatusInfo {
 		AppliedIndex: s.applied.Applied(),
 		Revision:     rev,
 		Keys:         keys,
+		IsLearner:    learner,
+		DataBytes:    size,
+		QuotaBytes:   s.cfg.QuotaBytes,
 	}
 }

@@ -29,8 +29,9 @@ func (m *maintenanceServer) Status(ctx context.Context, r *pb.StatusRequest) (*p
 		RaftIndex:        m.raft.CommittedIndex(),
 		RaftAppliedIndex: st.AppliedIndex,
 		RaftTerm:         st.Term,
-		DbSize:           m.raft.StateSize(),
-		DbSizeInUse:      m.raft.StateSize(),
+		DbSize:           m.raft.StateSize(), // the last snapshot's size on disk
+		DbSizeInUse:      st.DataBytes,       // what the quota measures
+		DbSizeQuota:      st.QuotaBytes,
 		IsLearner:        st.IsLearner,
 		StorageVersion:   "3.7.0",
 		DowngradeInfo:    &pb.DowngradeInfo{},
