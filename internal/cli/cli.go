@@ -120,6 +120,7 @@ func verbs() []*verb {
 		leaseGrantVerb(), leaseRevokeVerb(), leaseKeepAliveVerb(), leaseTTLVerb(), leaseListVerb(),
 		statusVerb(), healthVerb(), memberListVerb(),
 		snapshotSaveVerb(), snapshotStatusVerb(), snapshotRestoreVerb(),
+		exportVerb(), importVerb(),
 	}
 }
 

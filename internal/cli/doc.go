@@ -40,6 +40,12 @@
 //	snapshot restore FILE snapshot.go --data-dir --name --initial-cluster --initial-cluster-token --initial-advertise-peer-urls,
 //	                                  parsed and checked by serve's parser (daemon.ParseConfig) with serve's defaults;
 //	                                  daemon.Restore on the OS file system; refuses a data dir that holds a member
+//	export [PREFIX]       export.go   --rev --with-leases (on); JSON lines on stdout, sorted by key, all at one revision, read
+//	                                  1000 keys per request: {"key","value"}, "key_b64"/"value_b64" for bytes that are not
+//	                                  UTF-8, "lease_ttl" (the lease's granted TTL); "exported N keys at revision R" on stderr
+//	import FILE           import.go   --batch (128) --rate (50 txns/s) --skip-existing --from-line; FILE or - for stdin; each
+//	                                  line checked before its txn (at most --batch puts, ~1 MiB) is sent; one new lease per
+//	                                  distinct lease_ttl; a stop says "imported through line N; rerun with --from-line N+1"
 //	help [VERB]           flags.go
 //
 // # Flags
