@@ -52,19 +52,20 @@ type Daemon struct {
 	reg  *prometheus.Registry
 	lock interface{ Close() error }
 
-	clientLns []*splitListener
-	peerLns   []net.Listener
-	grpc      *grpc.Server
-	selfOnce  sync.Once
-	selfCli   *clientv3.Client // this member's own client (see self)
-	httpSrvs  []*http.Server
-	tr        *transport.Transport
-	node      *raftnode.Node
-	srv       *server.Server
-	wg        sync.WaitGroup
-	stopc     chan struct{}
-	peers     map[uint64]bool // only the applier, through updatePeers
-	faults    *faults         // nil unless built with -tags failpoints
+	clientLns   []*splitListener
+	peerLns     []net.Listener
+	grpc        *grpc.Server
+	joinMembers []server.Member // the running cluster's members, when joining it
+	selfOnce    sync.Once
+	selfCli     *clientv3.Client // this member's own client (see self)
+	httpSrvs    []*http.Server
+	tr          *transport.Transport
+	node        *raftnode.Node
+	srv         *server.Server
+	wg          sync.WaitGroup
+	stopc       chan struct{}
+	peers       map[uint64]bool // only the applier, through updatePeers
+	faults      *faults         // nil unless built with -tags failpoints
 
 	// ClientAddrs are the bound client listener addresses (for tests using port 0).
 	ClientAddrs []string
@@ -162,6 +163,7 @@ func (d *Daemon) start() error {
 	node, restored, err := raftnode.Start(raftnode.Config{
 		ID:              id.MemberID,
 		Peers:           peers,
+		Join:            d.joinMembers != nil,
 		Metadata:        metadata,
 		FS:              fs,
 		WALDir:          filepath.Join(memberDir, "wal"),
@@ -228,9 +230,15 @@ func (d *Daemon) start() error {
 		return fmt.Errorf("cannot restore state from data dir %s: %w", cfg.DataDir, err)
 	}
 
+	if d.joinMembers != nil {
+		// Our log is empty: reach the running members now, so that the
+		// leader's first messages can be answered.
+		d.updatePeers(id.MemberID, d.joinMembers)
+	}
+
 	// 4. Serve peers, then clients.
 	for _, ln := range d.peerLns {
-		hs := &http.Server{Handler: d.tr.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		hs := &http.Server{Handler: d.peerHandler(), ReadHeaderTimeout: 10 * time.Second}
 		d.httpSrvs = append(d.httpSrvs, hs)
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); _ = hs.Serve(ln) }()
@@ -440,7 +448,16 @@ func (d *Daemon) loadIdentity(memberDir string) (id identity, peers []raft.Peer,
 		return id, nil, false, nil
 	}
 	if cfg.InitialClusterState == "existing" {
-		return id, nil, false, fmt.Errorf("--initial-cluster-state existing: joining a running cluster needs the member to be added first (member add), which this version does not implement yet; start every member with --initial-cluster-state new")
+		id, members, err := d.joinIdentity()
+		if err != nil {
+			return id, nil, false, err
+		}
+		d.joinMembers = members
+		b, _ := json.MarshalIndent(id, "", "  ")
+		if err := writeFileSync(d.fs, path, b); err != nil {
+			return id, nil, false, fmt.Errorf("cannot write to data dir %s (--data-dir): %w", cfg.DataDir, err)
+		}
+		return id, nil, true, nil
 	}
 	members, id := initialMembers(cfg.InitialCluster, cfg.InitialClusterToken, cfg.Name)
 	for _, m := range members {

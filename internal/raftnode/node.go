@@ -33,6 +33,9 @@ type Config struct {
 	ID uint64
 	// Peers bootstraps a new cluster (ignored when the WAL already exists).
 	Peers []raft.Peer
+	// Join starts a member that was added to a running cluster (member
+	// add): a new, empty log, no bootstrap; the leader sends it a snapshot.
+	Join bool
 	// Metadata is written once into a new WAL (cluster and member identity);
 	// on restart the stored value is returned in Restored.Metadata.
 	Metadata []byte
@@ -173,7 +176,7 @@ func Start(cfg Config) (*Node, *Restored, error) {
 	walOpts := wal.Options{SegmentSize: cfg.WALSegmentSize, Logger: cfg.Logger}
 	restored := &Restored{}
 	if !wal.Exists(cfg.FS, cfg.WALDir) {
-		if len(cfg.Peers) == 0 {
+		if len(cfg.Peers) == 0 && !cfg.Join {
 			return nil, nil, fmt.Errorf("no WAL in %s and no bootstrap peers: the data dir lost its log (refusing to start as an empty member)", cfg.WALDir)
 		}
 		w, err := wal.Create(cfg.FS, cfg.WALDir, cfg.Metadata, walOpts)
@@ -183,7 +186,11 @@ func Start(cfg Config) (*Node, *Restored, error) {
 		n.wal = w
 		restored.Metadata = cfg.Metadata
 		restored.NewCluster = true
-		n.node = raft.StartNode(rcfg, cfg.Peers)
+		if cfg.Join {
+			n.node = raft.RestartNode(rcfg) // empty log: the leader catches it up
+		} else {
+			n.node = raft.StartNode(rcfg, cfg.Peers)
+		}
 	} else {
 		snapshot, err := n.loadSnapshot()
 		if err != nil {
@@ -596,6 +603,26 @@ func (n *Node) Propose(ctx context.Context, data []byte) error {
 // the same rctx.
 func (n *Node) ReadIndex(ctx context.Context, rctx []byte) error {
 	return n.node.ReadIndex(ctx, rctx)
+}
+
+// Progress returns, on the leader, how far member id's log matches, the
+// commit index, and whether id was heard from recently (within an election
+// timeout; the leader itself always is).
+func (n *Node) Progress(id uint64) (match, commit uint64, active, ok bool) {
+	st := n.node.Status()
+	if st.RaftState != raft.StateLeader {
+		return 0, 0, false, false
+	}
+	pr, ok := st.Progress[id]
+	if !ok {
+		return 0, 0, false, false
+	}
+	return pr.Match, st.GetCommit(), pr.RecentActive || id == n.cfg.ID, true
+}
+
+// ProposeConfChange proposes a configuration change.
+func (n *Node) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) error {
+	return n.node.ProposeConfChange(ctx, cc)
 }
 
 // ApplyConfChange applies a committed configuration change to raft.

@@ -69,7 +69,7 @@ func (s *Server) applyEntries(ents []*raftpb.Entry) error {
 	applied := s.applied.Applied()
 	var triggers []trigger
 	var events []mvcc.Event
-	membersChanged := false
+	membersChanged, removed := false, false
 
 	s.mu.Lock()
 	last := applied
@@ -104,6 +104,12 @@ func (s *Server) applyEntries(ents []*raftpb.Entry) error {
 			}
 			s.applyConfChangeLocked(&cc)
 			membersChanged = true
+			if cc.GetId() != 0 {
+				triggers = append(triggers, trigger{cc.GetId(), applyResult{}})
+			}
+			if cc.GetType() == raftpb.ConfChangeRemoveNode && cc.GetNodeId() == s.cfg.MemberID {
+				removed = true
+			}
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
@@ -135,6 +141,10 @@ func (s *Server) applyEntries(ents []*raftpb.Entry) error {
 	}
 	if membersChanged && s.cfg.OnMembersChanged != nil {
 		s.cfg.OnMembersChanged(members)
+	}
+	if removed {
+		s.log.Warn("this member was removed from the cluster; stopping")
+		s.fail(ErrMemberRemoved)
 	}
 	s.metrics.observeApply(len(ents), time.Since(start), keys, rev, last)
 	return nil
@@ -185,8 +195,26 @@ func (s *Server) applyConfChangeLocked(cc *raftpb.ConfChange) {
 			m = Member{ID: cc.GetNodeId()}
 		}
 		m.IsLearner = cc.GetType() == raftpb.ConfChangeAddLearnerNode
+		if old, ok := s.members.members[m.ID]; ok {
+			// A learner promoted (AddNode for a member): keep what it published.
+			promoted := *old
+			promoted.IsLearner = m.IsLearner
+			s.members.add(&promoted)
+			s.log.Info("member promoted", "id", fmt.Sprintf("%x", m.ID), "name", old.Name)
+			break
+		}
 		s.members.add(&m)
 		s.log.Info("member added", "id", fmt.Sprintf("%x", m.ID), "name", m.Name, "peer-urls", m.PeerURLs)
+	case raftpb.ConfChangeUpdateNode:
+		var m Member
+		if err := json.Unmarshal(cc.GetContext(), &m); err == nil {
+			if old, ok := s.members.members[cc.GetNodeId()]; ok {
+				upd := *old
+				upd.PeerURLs = m.PeerURLs
+				s.members.add(&upd)
+				s.log.Info("member updated", "id", fmt.Sprintf("%x", upd.ID), "peer-urls", upd.PeerURLs)
+			}
+		}
 	case raftpb.ConfChangeRemoveNode:
 		s.members.remove(cc.GetNodeId())
 		s.log.Info("member removed", "id", fmt.Sprintf("%x", cc.GetNodeId()))

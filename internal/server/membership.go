@@ -45,13 +45,19 @@ func ClusterID(memberIDs []uint64, token string) uint64 {
 // readers take a copy through Server.Members.
 type membership struct {
 	members map[uint64]*Member
+	removed map[uint64]bool // IDs of removed members: never used again
 }
 
-func newMembership() *membership { return &membership{members: make(map[uint64]*Member)} }
+func newMembership() *membership {
+	return &membership{members: make(map[uint64]*Member), removed: make(map[uint64]bool)}
+}
 
 func (m *membership) add(mem *Member) { m.members[mem.ID] = mem }
 
-func (m *membership) remove(id uint64) { delete(m.members, id) }
+func (m *membership) remove(id uint64) {
+	delete(m.members, id)
+	m.removed[id] = true
+}
 
 func (m *membership) setClientURLs(id uint64, name string, urls []string) {
 	if mem, ok := m.members[id]; ok {
@@ -74,8 +80,20 @@ func (m *membership) list() []Member {
 	return out
 }
 
+// membershipJSON is the encoded member table. Older snapshots hold a bare
+// array of members (no removed IDs); unmarshalMembership reads both.
+type membershipJSON struct {
+	Members []Member `json:"members"`
+	Removed []uint64 `json:"removed,omitempty"`
+}
+
 func (m *membership) marshal() []byte {
-	b, err := json.Marshal(m.list())
+	out := membershipJSON{Members: m.list()}
+	for id := range m.removed {
+		out.Removed = append(out.Removed, id)
+	}
+	slices.Sort(out.Removed)
+	b, err := json.Marshal(out)
 	if err != nil {
 		panic(fmt.Sprintf("marshal membership: %v", err))
 	}
@@ -83,14 +101,21 @@ func (m *membership) marshal() []byte {
 }
 
 func unmarshalMembership(b []byte) (*membership, error) {
-	var list []Member
-	if err := json.Unmarshal(b, &list); err != nil {
+	var in membershipJSON
+	if len(b) > 0 && b[0] == '[' {
+		if err := json.Unmarshal(b, &in.Members); err != nil {
+			return nil, fmt.Errorf("decode membership: %w", err)
+		}
+	} else if err := json.Unmarshal(b, &in); err != nil {
 		return nil, fmt.Errorf("decode membership: %w", err)
 	}
 	m := newMembership()
-	for i := range list {
-		mem := list[i]
+	for i := range in.Members {
+		mem := in.Members[i]
 		m.members[mem.ID] = &mem
+	}
+	for _, id := range in.Removed {
+		m.removed[id] = true
 	}
 	return m, nil
 }

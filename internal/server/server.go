@@ -69,6 +69,12 @@ type RaftNode interface {
 	IsLeader() bool
 	// TransferLeadership asks raft to hand leadership to transferee.
 	TransferLeadership(ctx context.Context, transferee uint64)
+	// ProposeConfChange proposes a configuration change.
+	ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) error
+	// Progress returns, on the leader, how far member id's log matches, the
+	// commit index and whether id is recently active; ok is false elsewhere
+	// or for an unknown id.
+	Progress(id uint64) (match, commit uint64, active, ok bool)
 }
 
 // Config configures a Server.
@@ -157,6 +163,7 @@ type Server struct {
 	appliedTerm atomic.Uint64     // raft term of the last applied entry
 	renewc      chan renewRequest // keepalives for renewLoop
 	alarms      alarms            // CORRUPT alarms this member raised (not replicated)
+	confMu      sync.Mutex        // serializes this member's membership changes
 
 	applied  indexWaiter
 	wait     *waitRegistry

@@ -75,10 +75,23 @@ func (f *fakeNode) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.
 	f.snaps = append(f.snaps, index)
 	return nil
 }
-func (f *fakeNode) Leader() uint64                             { return 1 }
-func (f *fakeNode) Term() uint64                               { return 1 }
-func (f *fakeNode) IsLeader() bool                             { return f.leader.Load() }
-func (f *fakeNode) TransferLeadership(context.Context, uint64) {}
+func (f *fakeNode) Leader() uint64                               { return 1 }
+func (f *fakeNode) Term() uint64                                 { return 1 }
+func (f *fakeNode) IsLeader() bool                               { return f.leader.Load() }
+func (f *fakeNode) TransferLeadership(context.Context, uint64)   {}
+func (f *fakeNode) Progress(uint64) (uint64, uint64, bool, bool) { return 0, 0, false, false }
+func (f *fakeNode) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) error {
+	data, err := proto.Marshal(cc)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.index++
+	e := &raftpb.Entry{Index: proto.Uint64(f.index), Term: proto.Uint64(1), Type: raftpb.EntryConfChange.Enum(), Data: data}
+	f.mu.Unlock()
+	f.applyc <- raftnode.Apply{Entries: []*raftpb.Entry{e}}
+	return nil
+}
 
 func newTestServer(t *testing.T, node *fakeNode, mutate func(*Config)) *Server {
 	t.Helper()

@@ -283,3 +283,55 @@ func Ctx(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// AddMember adds a member to the running cluster (MemberAdd through the
+// others, a learner when learner is set), then starts it on a new data dir
+// with --initial-cluster-state existing. It returns the new member's index.
+func (c *Cluster) AddMember(learner bool) int {
+	c.t.Helper()
+	base := c.Members[0].Cfg
+	m := &Member{
+		Name:      fmt.Sprintf("m%d", len(c.Members)),
+		ClientURL: fmt.Sprintf("http://127.0.0.1:%d", FreePort(c.t)),
+		PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", FreePort(c.t)),
+	}
+	var live []int
+	for i, o := range c.Members {
+		if o.D != nil {
+			live = append(live, i)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var err error
+	if learner {
+		_, err = c.Client(live...).MemberAddAsLearner(ctx, []string{m.PeerURL})
+	} else {
+		_, err = c.Client(live...).MemberAdd(ctx, []string{m.PeerURL})
+	}
+	if err != nil {
+		c.t.Fatalf("member add %s: %v", m.Name, err)
+	}
+	cfg := base
+	cfg.Name = m.Name
+	cfg.ListenClientURLs = []url.URL{mustURL(c.t, m.ClientURL)}
+	cfg.AdvertiseClientURLs = cfg.ListenClientURLs
+	cfg.ListenPeerURLs = []url.URL{mustURL(c.t, m.PeerURL)}
+	cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
+	cfg.InitialCluster = map[string][]url.URL{m.Name: cfg.ListenPeerURLs}
+	for _, i := range live {
+		cfg.InitialCluster[c.Members[i].Name] = []url.URL{mustURL(c.t, c.Members[i].PeerURL)}
+	}
+	cfg.InitialClusterState = "existing"
+	if _, ok := c.Members[0].FS.(*vfs.MemFS); ok {
+		m.FS = vfs.NewMem()
+		cfg.DataDir = "/data/" + m.Name
+	} else {
+		m.FS = vfs.OS()
+		cfg.DataDir = filepath.Join(c.t.TempDir(), m.Name)
+	}
+	m.Cfg = cfg
+	c.Members = append(c.Members, m)
+	c.Start(len(c.Members) - 1)
+	return len(c.Members) - 1
+}

@@ -63,5 +63,12 @@ var errorMap = []struct {
 	{server.ErrLeaderChanged, rpctypes.ErrGRPCLeaderChanged},
 	{server.ErrNotLeader, rpctypes.ErrGRPCNotLeader},
 	{server.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
+	{server.ErrMemberNotFound, rpctypes.ErrGRPCMemberNotFound},
+	{server.ErrPeerURLExist, rpctypes.ErrGRPCPeerURLExist},
+	{server.ErrMemberBadURLs, rpctypes.ErrGRPCMemberBadURLs},
+	{server.ErrMemberNotLearner, rpctypes.ErrGRPCMemberNotLearner},
+	{server.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady},
+	{server.ErrTooManyLearners, rpctypes.ErrGRPCTooManyLearners},
+	{server.ErrUnhealthy, rpctypes.ErrGRPCUnhealthy},
 	{server.ErrBadTransferee, rpctypes.ErrGRPCBadLeaderTransferee},
 }
