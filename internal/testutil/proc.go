@@ -318,3 +318,32 @@ func (p *Proc) WaitExit(d time.Duration) (err error, exited bool) {
 		return nil, false
 	}
 }
+
+// NewProc returns (without starting it) a member process joining pc's
+// running cluster: --initial-cluster lists the running members and the new
+// one, --initial-cluster-state existing. The member must have been added
+// first (member add with its Peer URL). extra flags follow.
+func (pc *ProcCluster) NewProc(name string, extra ...string) *Proc {
+	pc.t.Helper()
+	p := &Proc{
+		t:       pc.t,
+		bin:     pc.bin,
+		Name:    name,
+		DataDir: filepath.Join(pc.t.TempDir(), name),
+		Client:  fmt.Sprintf("http://127.0.0.1:%d", FreePort(pc.t)),
+		Peer:    fmt.Sprintf("http://127.0.0.1:%d", FreePort(pc.t)),
+	}
+	initial := []string{p.Name + "=" + p.Peer}
+	for _, o := range pc.Procs {
+		initial = append(initial, o.Name+"="+o.Peer)
+	}
+	p.Args = append([]string{"serve",
+		"--name", p.Name, "--data-dir", p.DataDir,
+		"--listen-client-urls", p.Client, "--advertise-client-urls", p.Client,
+		"--listen-peer-urls", p.Peer, "--initial-advertise-peer-urls", p.Peer,
+		"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-state", "existing",
+		"--initial-cluster-token", "e2e",
+		"--heartbeat-interval", "50", "--election-timeout", "500",
+	}, extra...)
+	return p
+}
