@@ -70,7 +70,12 @@ func (l *lockWorkload) client(cli *clientv3.Client) {
 func (l *lockWorkload) round(cli *clientv3.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
 	defer cancel()
-	s, err := concurrency.NewSession(cli, concurrency.WithTTL(lockTTL), concurrency.WithContext(context.Background()))
+	// The session's context bounds its lease grant (a client pinned to a
+	// member that was removed would otherwise retry forever) and its
+	// keepalives; a round ends well within it.
+	sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer scancel()
+	s, err := concurrency.NewSession(cli, concurrency.WithTTL(lockTTL), concurrency.WithContext(sctx))
 	if err != nil {
 		time.Sleep(50 * time.Millisecond) // back off while the cluster is unavailable
 		return
