@@ -118,8 +118,10 @@ func NewCluster(t testing.TB, n int, opts ClusterOptions) *Cluster {
 		cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
 		cfg.InitialCluster = initial
 		cfg.InitialClusterToken = "test-" + t.Name()
-		cfg.HeartbeatInterval = 10 * time.Millisecond
-		cfg.ElectionTimeout = 100 * time.Millisecond
+		// Fast, but not so fast that a loaded 2-core CI machine (race
+		// detector, parallel packages) holds spurious elections.
+		cfg.HeartbeatInterval = 20 * time.Millisecond
+		cfg.ElectionTimeout = 300 * time.Millisecond
 		if opts.SnapshotCount > 0 {
 			cfg.SnapshotCount = opts.SnapshotCount
 		}

@@ -15,10 +15,10 @@ import (
 	"github.com/cairn-db/cairn/internal/testutil"
 )
 
-// The test cluster runs with a 10 ms heartbeat and a 100 ms election
+// The test cluster runs with a 20 ms heartbeat and a 300 ms election
 // timeout: the minimum lease TTL is 1 s, the bound on how long an expired
 // lease may outlive its TTL is election timeout + 1 s.
-const leaseOverstay = 100*time.Millisecond + time.Second
+const leaseOverstay = 300*time.Millisecond + time.Second
 
 func TestLeaseAPI(t *testing.T) {
 	c := testutil.NewCluster(t, 3, testutil.ClusterOptions{})

@@ -70,6 +70,11 @@ func (m *maintenanceServer) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.
 	}
 	switch r.Action {
 	case pb.AlarmRequest_GET:
+		// Linearizable, as etcd's (which reads alarms through raft): an alarm
+		// raised by another member is listed once it is committed.
+		if _, _, err := m.kv.s.Range(ctx, &mvccHealthKey, false); err != nil {
+			return nil, toGRPC(err)
+		}
 		for _, a := range m.kv.s.Alarms() {
 			resp.Alarms = append(resp.Alarms, toPB(a))
 		}
