@@ -13,6 +13,7 @@ package robustness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/cairn-db/cairn/internal/failpoint"
@@ -391,7 +393,19 @@ func checkWatchEvents(pc *testutil.ProcCluster, w *workload, ws []*watcher) (*hi
 		return nil, fmt.Errorf("fence write: %v", err)
 	}
 	until := w.now()
-	resp, err := cli.Get(ctx, "reg/", clientv3.WithPrefix())
+	// The final state is read at the fence's revision (what the watchers
+	// are checked up to). A member that has not applied it yet answers
+	// "future revision": ask again. (Reading the latest state instead would
+	// make a stale-read server fail the watch check too, not only the
+	// linearizability check.)
+	var resp *clientv3.GetResponse
+	for {
+		resp, err = cli.Get(ctx, "reg/", clientv3.WithPrefix(), clientv3.WithRev(fence.Header.Revision))
+		if err == nil || !errors.Is(err, rpctypes.ErrFutureRev) || ctx.Err() != nil {
+			break
+		}
+		pause(20 * time.Millisecond)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("final read: %v", err)
 	}
