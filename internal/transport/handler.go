@@ -97,7 +97,7 @@ func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request) {
 	t.handle(w, r, func(ctx context.Context, rc *http.ResponseController) {
 		_ = rc.SetReadDeadline(time.Time{}) // a stream lives as long as the peer wants
 		received := t.met.received.WithLabelValues(idString(from))
-		props := t.startProposalPump(ctx, from)
+		props := t.startProposalPump(from)
 		defer props.stop()
 		fr := newFrameReader(r.Body)
 		for {
@@ -142,24 +142,33 @@ const proposalQueueSize = 1024
 // leader, and the message that would tell it the leader may be the next one
 // on the same stream: stepping proposals inline could stall the stream for
 // good. A proposal that finds the pump's queue full is dropped, as raft
-// drops proposals it cannot take; the proposer times out and retries.
+// drops proposals it cannot take; the proposer times out and retries. When
+// the stream ends (the peer reconnects, say), the proposals already
+// received are still handed to raft: dropping them would leave their
+// clients waiting for a timeout.
 type proposalPump struct {
-	t      *Transport
-	from   uint64
-	queue  chan *raftpb.Message
-	cancel context.CancelFunc
-	done   chan struct{}
+	t     *Transport
+	from  uint64
+	queue chan *raftpb.Message
 }
 
-func (t *Transport) startProposalPump(ctx context.Context, from uint64) *proposalPump {
-	ctx, cancel := context.WithCancel(ctx)
-	p := &proposalPump{t: t, from: from, queue: make(chan *raftpb.Message, proposalQueueSize), cancel: cancel, done: make(chan struct{})}
+// proposalStepTimeout bounds how long the pump waits for raft to take one
+// proposal (raft blocks it while this member knows no leader).
+const proposalStepTimeout = 2 * time.Second
+
+func (t *Transport) startProposalPump(from uint64) *proposalPump {
+	p := &proposalPump{t: t, from: from, queue: make(chan *raftpb.Message, proposalQueueSize)}
+	// Counted with the handlers (Stop waits for them after canceling t.ctx):
+	// this runs inside a handler, so the count is above zero here.
+	t.handlers.Add(1)
 	go func() {
-		defer close(p.done)
+		defer t.handlers.Done()
 		for m := range p.queue {
+			ctx, cancel := context.WithTimeout(t.ctx, proposalStepTimeout)
 			if err := t.raft.Process(ctx, m); err != nil {
 				t.log.Debug("transport: raft rejected proposal", "from", idString(from), "err", err)
 			}
+			cancel()
 		}
 	}()
 	return p
@@ -173,13 +182,9 @@ func (p *proposalPump) push(m *raftpb.Message) {
 	}
 }
 
-// stop cancels a blocked Process, drops what is queued and waits for the
-// goroutine.
-func (p *proposalPump) stop() {
-	p.cancel()
-	close(p.queue)
-	<-p.done
-}
+// stop ends the pump once it handed over what is queued (or the transport
+// stops); it does not wait.
+func (p *proposalPump) stop() { close(p.queue) }
 
 // streamLost reports a broken incoming stream, unless we are stopping.
 func (t *Transport) streamLost(from uint64) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,8 +81,10 @@ func (p *peer) setURLs(urls []string) {
 		ok = append(ok, strings.TrimRight(s, "/"))
 	}
 	p.mu.Lock()
-	p.urls, p.next = ok, 0
-	p.gen++
+	if !slices.Equal(p.urls, ok) { // the same URLs again (AddPeer of a known peer) keep the stream
+		p.urls, p.next = ok, 0
+		p.gen++
+	}
 	p.mu.Unlock()
 }
 
