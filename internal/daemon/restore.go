@@ -38,7 +38,7 @@ func Restore(cfg RestoreConfig, backup []byte, fs vfs.FS) (server.BackupInfo, er
 		return info, fmt.Errorf("--name %q is not in --initial-cluster", cfg.Name)
 	}
 	members, id := initialMembers(cfg.InitialCluster, cfg.InitialClusterToken, cfg.Name)
-	newState, _, err := server.RestoredState(state, members)
+	newState, err := server.RestoredState(state, members)
 	if err != nil {
 		return info, fmt.Errorf("backup state: %w", err)
 	}

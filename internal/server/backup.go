@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/cairn-db/cairn/internal/mvcc"
 )
 
 // A backup is the replicated state at one applied index, in a file that
@@ -125,12 +123,11 @@ func ReadBackup(b []byte) (BackupInfo, []byte, error) {
 }
 
 // RestoredState re-encodes a backup's state for a new cluster: the same
-// keys, history and leases, with members as its member table. It also
-// returns the store, for checks (HashKV) by the caller.
-func RestoredState(state []byte, members []Member) ([]byte, *mvcc.Store, error) {
+// keys, history and leases, with members as its member table.
+func RestoredState(state []byte, members []Member) ([]byte, error) {
 	st, err := decodeState(state)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	store, leases := st.store, st.leases
 	ms := newMembership()
@@ -141,7 +138,7 @@ func RestoredState(state []byte, members []Member) ([]byte, *mvcc.Store, error) 
 	var out bytes.Buffer
 	// The old members' alarms do not carry over to the new cluster.
 	if err := encodeState(&out, store, ms.marshal(), leases.Encode(nil), nil); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return out.Bytes(), store, nil
+	return out.Bytes(), nil
 }

@@ -200,14 +200,6 @@ func (t *Transport) ActivePeers() int {
 	return n
 }
 
-// Active reports whether peer id is reachable now (see ActivePeers).
-func (t *Transport) Active(id uint64) bool {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	p, ok := t.peers[id]
-	return ok && p.active.Load()
-}
-
 // Stop closes every queue, cancels in-flight requests, makes running handlers
 // return, waits for all goroutines and handler calls, and closes idle
 // connections. After Stop returns, Raft is never called again. Idempotent.

@@ -26,12 +26,7 @@ func (c *clusterServer) MemberList(ctx context.Context, r *pb.MemberListRequest)
 			return nil, toGRPC(err)
 		}
 	}
-	members := c.kv.s.Members()
-	resp := &pb.MemberListResponse{Header: c.kv.header(c.kv.s.Rev()), Members: make([]*pb.Member, len(members))}
-	for i, m := range members {
-		resp.Members[i] = memberToPB(m)
-	}
-	return resp, nil
+	return &pb.MemberListResponse{Header: c.kv.header(c.kv.s.Rev()), Members: membersToPB(c.kv.s.Members())}, nil
 }
 
 func memberToPB(m server.Member) *pb.Member {
