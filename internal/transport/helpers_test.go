@@ -40,6 +40,9 @@ func (f *fakeRaft) Process(ctx context.Context, m *raftpb.Message) error {
 	if f.hook != nil {
 		err = f.hook(m)
 	}
+	if ctx.Err() != nil {
+		return ctx.Err() // as raft's Step: a canceled step does not happen
+	}
 	f.mu.Lock()
 	f.msgs = append(f.msgs, m)
 	f.mu.Unlock()

@@ -386,3 +386,34 @@ func TestBlockedProposalDoesNotStallStream(t *testing.T) {
 		return false
 	})
 }
+
+// Forwarded proposals received before a stream ends (here: the sender
+// reconnects after a URL change) still reach raft; canceling them left their
+// clients waiting for a request timeout.
+func TestProposalsQueuedWhenStreamEndsReachRaft(t *testing.T) {
+	b := startNode(t, 2, "", withHook(func(m *raftpb.Message) error {
+		if m.GetType() == raftpb.MsgProp {
+			time.Sleep(20 * time.Millisecond) // raft busy: proposals queue up in the pump
+		}
+		return nil
+	}))
+	a := startNode(t, 1, "")
+	a.tr.AddPeer(2, []string{b.url})
+	const n = 20
+	for i := uint64(1); i <= n; i++ {
+		a.tr.Send([]*raftpb.Message{msg(raftpb.MsgProp, 1, 2, i)})
+	}
+	waitFor(t, "the first proposal", func() bool { return b.raft.count() > 0 })
+	// Same server, another URL: the sender closes its stream and opens a new one.
+	a.tr.UpdatePeer(2, []string{strings.Replace(b.url, "127.0.0.1", "localhost", 1)})
+	a.tr.Send([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, n+1)})
+	waitFor(t, "every proposal", func() bool {
+		props := 0
+		for _, m := range b.raft.received() {
+			if m.GetType() == raftpb.MsgProp {
+				props++
+			}
+		}
+		return props == n
+	})
+}
