@@ -30,9 +30,12 @@ func TestMutantStaleReadIsCaught(t *testing.T) {
 }
 
 // TestMutantDropWatchEventIsCaught: a server that loses one watch event in
-// 200 must fail the watch checks (gaps, replay differing from the store).
+// 50 must fail the watch checks (gaps, replay differing from the store).
+// The rate counts every event, and most are not on the watched register
+// keys (set, lock, election and lease workloads): at 1 in 200 a run missed
+// every register event about 3% of the time.
 func TestMutantDropWatchEventIsCaught(t *testing.T) {
-	sc := scenario{name: "kill-follower (mutant-drop-watch-event)", env: "mutant-drop-watch-event=200", run: func(e *env) {
+	sc := scenario{name: "kill-follower (mutant-drop-watch-event)", env: "mutant-drop-watch-event=50", run: func(e *env) {
 		f := others(e.pc, e.pc.Leader())[0]
 		f.Kill()
 		pause(time.Second)
