@@ -31,7 +31,9 @@ const (
 	KindLeaseRenew Kind = 6
 	// KindLeaseExpire revokes the expired leases Expired (proposed by the
 	// leader), each with its keys in one revision of its own; a lease that
-	// no longer exists is skipped.
+	// no longer exists is skipped. Superseded by KindLeaseExpireUnrenewed
+	// (it would revoke a lease renewed after the leader's decision); still
+	// applied, never proposed.
 	KindLeaseExpire Kind = 7
 	// KindGuardedTxn runs Txn only if Fence.Token is the fencing token of
 	// the current holder of lock Fence.Lock (see Fence).
@@ -44,6 +46,12 @@ const (
 	KindLeaseRenewBatch Kind = 10
 	// KindAlarm activates or deactivates Alarm.Type for Alarm.MemberID.
 	KindAlarm Kind = 11
+	// KindLeaseExpireUnrenewed revokes each lease of Expire whose renewal
+	// count is still the one the leader saw when it found the lease past its
+	// deadline, each with its keys in one revision of its own. A lease
+	// renewed since (a keepalive committed between the decision and this
+	// entry) or no longer there is skipped.
+	KindLeaseExpireUnrenewed Kind = 12
 	// Reserved for later: membership changes, ...
 )
 
@@ -71,6 +79,8 @@ func (k Kind) String() string {
 		return "lease-renew-batch"
 	case KindAlarm:
 		return "alarm"
+	case KindLeaseExpireUnrenewed:
+		return "lease-expire-unrenewed"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
@@ -84,10 +94,18 @@ type Command struct {
 	Member     *MemberAttrs     // KindMemberAttrs
 	Lease      *LeaseOp         // KindLeaseGrant, KindLeaseRevoke, KindLeaseRenew
 	Expired    []int64          // KindLeaseExpire
+	Expire     []ExpiredLease   // KindLeaseExpireUnrenewed
 	Renew      []int64          // KindLeaseRenewBatch
 	Alarm      *AlarmOp         // KindAlarm
 	Fence      *Fence           // KindGuardedTxn (with Txn)
 	Sequential *Sequential      // KindCreateSequential
+}
+
+// ExpiredLease is a lease the leader found past its deadline, with the
+// renewal count (lease.Table) it had then.
+type ExpiredLease struct {
+	ID       int64
+	Renewals uint64
 }
 
 // AlarmOp raises (Activate) or clears an alarm of a member.
@@ -223,6 +241,12 @@ func AppendEncode(dst []byte, c *Command) []byte {
 		dst = appendIDs(dst, c.Expired)
 	case KindLeaseRenewBatch:
 		dst = appendIDs(dst, c.Renew)
+	case KindLeaseExpireUnrenewed:
+		dst = appendCount(dst, len(c.Expire), false)
+		for _, e := range c.Expire {
+			dst = binary.AppendVarint(dst, e.ID)
+			dst = binary.AppendUvarint(dst, e.Renewals)
+		}
 	case KindAlarm:
 		a := c.Alarm
 		if a == nil {

@@ -47,6 +47,14 @@ func Decode(b []byte) (*Command, error) {
 		c.Expired = d.ids("expired lease")
 	case KindLeaseRenewBatch:
 		c.Renew = d.ids("renewed lease")
+	case KindLeaseExpireUnrenewed:
+		n := d.count()
+		if n < 0 && d.err == nil {
+			d.fail("expired lease list is not encoded as a list")
+		}
+		for i := 0; i < n && d.err == nil; i++ {
+			c.Expire = append(c.Expire, ExpiredLease{ID: d.varint(), Renewals: d.uvarint()})
+		}
 	case KindAlarm:
 		c.Alarm = &AlarmOp{Activate: d.flags(1, "alarm") == 1, MemberID: d.uvarint(), Type: d.str()}
 	default:

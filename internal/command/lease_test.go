@@ -16,6 +16,7 @@ func TestCoordinationRoundTrip(t *testing.T) {
 		{Kind: KindLeaseRevoke, Lease: &LeaseOp{ID: 1<<63 - 1, Expired: true}},
 		{ID: 3, Kind: KindLeaseRenew, Lease: &LeaseOp{ID: -5}},
 		{Kind: KindLeaseExpire, Expired: []int64{1, -2, 1 << 62}},
+		{Kind: KindLeaseExpireUnrenewed, Expire: []ExpiredLease{{ID: 1, Renewals: 1}, {ID: -2, Renewals: 1 << 40}}},
 		{ID: 6, Kind: KindLeaseRenewBatch, Renew: []int64{7, 8}},
 		{ID: 7, Kind: KindAlarm, Alarm: &AlarmOp{Activate: true, MemberID: 1 << 60, Type: "NOSPACE"}},
 		{ID: 8, Kind: KindAlarm, Alarm: &AlarmOp{MemberID: 3, Type: "NOSPACE"}},

@@ -1,6 +1,7 @@
 package lease
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -31,22 +32,27 @@ func TestTableAndDeadlinesGolden(t *testing.T) {
 	grant := func(id, ttl int64) {
 		err := tbl.Grant(id, ttl)
 		if err == nil {
-			leader.Renew(id, ttl)
-			follower.Renew(id, ttl)
+			leader.Renew(id, ttl, 1)
+			follower.Renew(id, ttl, 1)
 		}
 		logf("grant %d ttl %d: %v", id, ttl, err)
 	}
 	renew := func(id int64) {
-		ttl, ok := tbl.TTL(id)
+		ttl, n, ok := tbl.Renew(id)
 		if ok {
-			leader.Renew(id, ttl)
-			follower.Renew(id, ttl)
+			leader.Renew(id, ttl, n)
+			follower.Renew(id, ttl, n)
 		}
 		logf("renew %d: found %v", id, ok)
 	}
 	due := func(who string, d *Deadlines) []int64 {
-		ids := d.Due(250*time.Millisecond, 2*time.Second, 10)
-		logf("%s due: %v", who, ids)
+		var ids []int64
+		var shown []string
+		for _, e := range d.Due(250*time.Millisecond, 2*time.Second, 10) {
+			ids = append(ids, e.ID)
+			shown = append(shown, fmt.Sprintf("%d@%d", e.ID, e.Renewals))
+		}
+		logf("%s due (id@renewals): %v", who, shown)
 		return ids
 	}
 	revoke := func(ids ...int64) {
@@ -96,10 +102,10 @@ t=0s   grant 1 ttl 7: etcdserver: lease already exists
 t=0s   lease 1 ttl 10 keys [a]
 t=0s   lease 2 ttl 5 keys [b c]
 t=4s   renew 2: found true
-t=9s   leader due: []
-t=9.5s leader due: [2]
-t=9.5s leader due: []
-t=10.5s follower due: [2 1]
+t=9s   leader due (id@renewals): []
+t=9.5s leader due (id@renewals): [2@2]
+t=9.5s leader due (id@renewals): []
+t=10.5s follower due (id@renewals): [2@2 1@1]
 t=10.5s revoke 2: keys [b c] <nil>
 t=10.5s revoke 1: keys [a] <nil>
 t=10.5s renew 2: found false
@@ -118,6 +124,8 @@ func TestEncodeDecode(t *testing.T) {
 		}
 	}
 	tbl.Attach(5, []byte("k"))
+	tbl.Renew(5)
+	tbl.Renew(5)
 	got, err := Decode(tbl.Encode(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -131,6 +139,24 @@ func TestEncodeDecode(t *testing.T) {
 		if a != b {
 			t.Fatalf("lease %d: ttl %d, want %d", id, b, a)
 		}
+		ra, _ := tbl.Renewals(id)
+		rb, _ := got.Renewals(id)
+		if ra != rb {
+			t.Fatalf("lease %d: renewals %d, want %d", id, rb, ra)
+		}
+	}
+	if r, _ := got.Renewals(5); r != 3 {
+		t.Fatalf("lease 5: renewals %d, want 3 (grant and two renewals)", r)
+	}
+	// The encoding before renewal counts: every count restarts at 1.
+	var old []byte
+	old = binary.AppendUvarint(old, 1)
+	old = binary.AppendVarint(old, 5)
+	old = binary.AppendVarint(old, 60)
+	if legacy, err := DecodeWithoutRenewals(old); err != nil || !legacy.Exists(5) {
+		t.Fatalf("legacy decode: %v", err)
+	} else if r, _ := legacy.Renewals(5); r != 1 {
+		t.Fatalf("legacy decode: renewals %d, want 1", r)
 	}
 	if _, keys, _ := got.Get(5); len(keys) != 0 {
 		t.Fatal("attachments are rebuilt from the store, not encoded")

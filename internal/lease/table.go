@@ -4,9 +4,14 @@
 // # What it owns
 //
 // Table is part of the replicated state: which leases exist, their granted
-// TTL, and which keys are attached to each. It changes only on apply
-// (Grant, Revoke, Track), deterministically, and goes into snapshots
-// (Encode, Decode).
+// TTL, how many times each was granted or renewed, and which keys are
+// attached to each. It changes only on apply (Grant, Renew, Revoke, Track),
+// deterministically, and goes into snapshots (Encode, Decode).
+//
+// The renewal count makes expiry safe against a keepalive in flight: the
+// leader proposes an expiry with the count it saw when it found the lease
+// past its deadline, and apply keeps a lease whose count moved since (a
+// renewal committed between the decision and the expiry).
 //
 // Deadlines is not replicated: every member sets a lease's deadline to
 // "now + TTL" when it applies the lease's grant or renewal, with its own
@@ -18,9 +23,9 @@
 // # Entry points
 //
 //	t := lease.NewTable()
-//	t.Grant(id, ttl) / t.Revoke(id) / t.Track(events)   // on apply
+//	t.Grant(id, ttl) / t.Renew(id) / t.Revoke(id) / t.Track(events) // on apply
 //	d := lease.NewDeadlines(now)
-//	d.Renew(id, ttl) / d.Forget(id) / d.Expired(slack)  // member-local
+//	d.Renew(id, ttl, renewals) / d.Forget(id) / d.Due(...)          // member-local
 package lease
 
 import (
@@ -49,9 +54,10 @@ var (
 
 // Lease is one lease of the table.
 type Lease struct {
-	ID   int64
-	TTL  int64 // granted, in seconds
-	keys map[string]struct{}
+	ID       int64
+	TTL      int64  // granted, in seconds
+	Renewals uint64 // grants and renewals applied: 1 after the grant
+	keys     map[string]struct{}
 }
 
 // Table is the replicated lease table. It is not safe for concurrent use;
@@ -74,8 +80,27 @@ func (t *Table) Grant(id, ttl int64) error {
 	if _, ok := t.leases[id]; ok {
 		return ErrExists
 	}
-	t.leases[id] = &Lease{ID: id, TTL: ttl, keys: map[string]struct{}{}}
+	t.leases[id] = &Lease{ID: id, TTL: ttl, Renewals: 1, keys: map[string]struct{}{}}
 	return nil
+}
+
+// Renew counts a renewal of lease id and returns its TTL and renewal count.
+func (t *Table) Renew(id int64) (ttl int64, renewals uint64, ok bool) {
+	l, ok := t.leases[id]
+	if !ok {
+		return 0, 0, false
+	}
+	l.Renewals++
+	return l.TTL, l.Renewals, true
+}
+
+// Renewals returns lease id's renewal count (see Lease.Renewals).
+func (t *Table) Renewals(id int64) (uint64, bool) {
+	l, ok := t.leases[id]
+	if !ok {
+		return 0, false
+	}
+	return l.Renewals, true
 }
 
 // Revoke removes lease id and returns its keys, sorted, for the caller to
@@ -151,24 +176,36 @@ func (t *Table) Attach(id int64, key []byte) {
 func (t *Table) Clone() *Table {
 	c := &Table{leases: make(map[int64]*Lease, len(t.leases))}
 	for id, l := range t.leases {
-		c.leases[id] = &Lease{ID: id, TTL: l.TTL, keys: maps.Clone(l.keys)}
+		c.leases[id] = &Lease{ID: id, TTL: l.TTL, Renewals: l.Renewals, keys: maps.Clone(l.keys)}
 	}
 	return c
 }
 
-// Encode appends the table's replicated content (IDs and TTLs; attachments
-// are rebuilt from the store on restore) to dst.
+// Encode appends the table's replicated content (IDs, TTLs and renewal
+// counts; attachments are rebuilt from the store on restore) to dst:
+//
+//	count uvarint, then per lease, by ascending ID:
+//	id varint, ttl varint, renewals uvarint
 func (t *Table) Encode(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(t.leases)))
 	for _, id := range t.IDs() {
+		l := t.leases[id]
 		dst = binary.AppendVarint(dst, id)
-		dst = binary.AppendVarint(dst, t.leases[id].TTL)
+		dst = binary.AppendVarint(dst, l.TTL)
+		dst = binary.AppendUvarint(dst, l.Renewals)
 	}
 	return dst
 }
 
 // Decode reads a table Encode wrote.
-func Decode(b []byte) (*Table, error) {
+func Decode(b []byte) (*Table, error) { return decode(b, true) }
+
+// DecodeWithoutRenewals reads the older encoding that had no renewal
+// counts (state snapshots before version 4); every count starts at 1, as
+// on every member that restores the same snapshot.
+func DecodeWithoutRenewals(b []byte) (*Table, error) { return decode(b, false) }
+
+func decode(b []byte, withRenewals bool) (*Table, error) {
 	t := NewTable()
 	n, k := binary.Uvarint(b)
 	if k <= 0 || n > uint64(len(b)) {
@@ -180,13 +217,22 @@ func Decode(b []byte) (*Table, error) {
 		if k1 <= 0 {
 			return nil, fmt.Errorf("%w: lease %d: bad id", ErrBadState, i)
 		}
-		ttl, k2 := binary.Varint(b[k1:])
+		b = b[k1:]
+		ttl, k2 := binary.Varint(b)
 		if k2 <= 0 {
 			return nil, fmt.Errorf("%w: lease %d: bad ttl", ErrBadState, i)
 		}
-		b = b[k1+k2:]
+		b = b[k2:]
 		if err := t.Grant(id, ttl); err != nil {
 			return nil, fmt.Errorf("%w: lease %x: %v", ErrBadState, id, err)
+		}
+		if withRenewals {
+			r, k3 := binary.Uvarint(b)
+			if k3 <= 0 || r == 0 {
+				return nil, fmt.Errorf("%w: lease %x: bad renewal count", ErrBadState, id)
+			}
+			b = b[k3:]
+			t.leases[id].Renewals = r
 		}
 	}
 	if len(b) != 0 {

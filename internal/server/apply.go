@@ -163,7 +163,7 @@ func (s *Server) applyCommandLocked(cmd *command.Command) (res applyResult, even
 		res = applyResult{txn: r, err: err}
 		events = evs
 		s.leases.Track(evs)
-	case command.KindLeaseGrant, command.KindLeaseRevoke, command.KindLeaseRenew, command.KindLeaseExpire, command.KindLeaseRenewBatch:
+	case command.KindLeaseGrant, command.KindLeaseRevoke, command.KindLeaseRenew, command.KindLeaseExpire, command.KindLeaseRenewBatch, command.KindLeaseExpireUnrenewed:
 		res, events = s.applyLeaseLocked(cmd)
 	case command.KindGuardedTxn:
 		res, events = s.applyGuardedLocked(cmd)

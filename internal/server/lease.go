@@ -207,31 +207,43 @@ func (s *Server) applyLeaseLocked(cmd *command.Command) (applyResult, []mvcc.Eve
 		if err := s.leases.Grant(op.ID, op.TTL); err != nil {
 			return applyResult{err: err}, nil
 		}
-		s.deadlines.Renew(op.ID, op.TTL)
+		s.deadlines.Renew(op.ID, op.TTL, 1)
 		return applyResult{leaseTTL: op.TTL}, nil
 	case command.KindLeaseRenew:
-		ttl, ok := s.leases.TTL(op.ID)
+		ttl, renewals, ok := s.leases.Renew(op.ID)
 		if !ok {
 			return applyResult{err: lease.ErrNotFound}, nil
 		}
-		s.deadlines.Renew(op.ID, ttl)
+		s.deadlines.Renew(op.ID, ttl, renewals)
 		return applyResult{leaseTTL: ttl}, nil
 	case command.KindLeaseRenewBatch:
 		ttls := make([]int64, len(cmd.Renew)) // 0: no such lease
 		for i, id := range cmd.Renew {
-			if ttl, ok := s.leases.TTL(id); ok {
-				s.deadlines.Renew(id, ttl)
+			if ttl, renewals, ok := s.leases.Renew(id); ok {
+				s.deadlines.Renew(id, ttl, renewals)
 				ttls[i] = ttl
 			}
 		}
 		return applyResult{leaseTTLs: ttls}, nil
-	case command.KindLeaseExpire:
+	case command.KindLeaseExpireUnrenewed:
+		var events []mvcc.Event
+		for _, e := range cmd.Expire {
+			if n, ok := s.leases.Renewals(e.ID); !ok || n != e.Renewals {
+				// Gone, or renewed after the leader found it due: the
+				// renewal was acknowledged, so the lease must live on.
+				continue
+			}
+			evs, err := s.revokeLocked(e.ID)
+			if err == nil {
+				s.log.Debug("lease expired", "lease", e.ID)
+			}
+			events = append(events, evs...)
+		}
+		return applyResult{}, events
+	case command.KindLeaseExpire: // older entries only
 		var events []mvcc.Event
 		for _, id := range cmd.Expired {
-			evs, err := s.revokeLocked(id)
-			if err == nil {
-				s.log.Debug("lease expired", "lease", id)
-			}
+			evs, _ := s.revokeLocked(id)
 			events = append(events, evs...)
 		}
 		return applyResult{}, events
@@ -307,14 +319,18 @@ func (s *Server) expireLeases() {
 	if !s.node.IsLeader() || s.appliedTerm.Load() != s.node.Term() {
 		return
 	}
-	ids := s.deadlines.Due(s.leaseSlack(), leaseRetry, maxRevokesPerCheck)
-	if len(ids) == 0 {
+	due := s.deadlines.Due(s.leaseSlack(), leaseRetry, maxRevokesPerCheck)
+	if len(due) == 0 {
 		return
 	}
-	data := command.Encode(&command.Command{Kind: command.KindLeaseExpire, Expired: ids})
+	expire := make([]command.ExpiredLease, len(due))
+	for i, d := range due {
+		expire[i] = command.ExpiredLease{ID: d.ID, Renewals: d.Renewals}
+	}
+	data := command.Encode(&command.Command{Kind: command.KindLeaseExpireUnrenewed, Expire: expire})
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
 	if err := s.node.Propose(ctx, data); err != nil {
-		s.log.Warn("could not propose the revocation of expired leases; will retry", "leases", len(ids), "err", err)
+		s.log.Warn("could not propose the revocation of expired leases; will retry", "leases", len(due), "err", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairn-db/cairn/internal/command"
 	"github.com/cairn-db/cairn/internal/lease"
 	"github.com/cairn-db/cairn/internal/mvcc"
 )
@@ -202,6 +203,51 @@ func TestLeaseExpiryOnlyOnLeader(t *testing.T) {
 	ls.tick(t)
 	if got := ls.keys(t); len(got) != 0 {
 		t.Fatalf("the leader did not expire the lease: %v", got)
+	}
+}
+
+// A keepalive committed after the leader decided to expire a lease, but
+// before the expiry, keeps the lease: the keepalive was acknowledged, so the
+// lease must live a full TTL from it. (Found by the robustness suite's
+// pause-leader lease check: a 1 s lease lost its key 0.1 s after an
+// acknowledged keepalive.)
+func TestLeaseRenewedBeforeExpiryCommitsLives(t *testing.T) {
+	ctx := context.Background()
+	ls := newLeaseServer(t)
+	if _, _, _, err := ls.LeaseGrant(ctx, 5, 2); err != nil {
+		t.Fatal(err)
+	}
+	ls.putLease(t, "e", 5)
+	ls.clock.advance(2*time.Second + ls.leaseSlack())
+	ls.node.mu.Lock()
+	ls.node.hold = func(data []byte) bool {
+		c, err := command.Decode(data)
+		return err == nil && c.Kind == command.KindLeaseExpireUnrenewed
+	}
+	ls.node.mu.Unlock()
+	ls.tick(t) // the leader decides: lease 5 is due; its expiry is held back
+	ls.node.mu.Lock()
+	held := len(ls.node.held)
+	ls.node.mu.Unlock()
+	if held != 1 {
+		t.Fatalf("%d expiry proposals held, want 1", held)
+	}
+	if ttl, _, err := ls.LeaseRenew(ctx, 5); err != nil || ttl != 2 {
+		t.Fatalf("renew: ttl %d err %v", ttl, err)
+	}
+	ls.node.release()
+	ls.barrier(t)
+	if got := ls.keys(t); !slices.Equal(got, []string{"e"}) {
+		t.Fatalf("keys after the stale expiry: %v (the renewed lease was revoked)", got)
+	}
+	if _, _, err := ls.LeaseTimeToLive(ctx, 5, false); err != nil {
+		t.Fatalf("the renewed lease is gone: %v", err)
+	}
+	// Unrenewed for its TTL again, it expires.
+	ls.clock.advance(2*time.Second + ls.leaseSlack())
+	ls.tick(t)
+	if got := ls.keys(t); len(got) != 0 {
+		t.Fatalf("keys after the lease expired: %v", got)
 	}
 }
 

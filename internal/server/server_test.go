@@ -28,6 +28,22 @@ type fakeNode struct {
 	readc   chan raftnode.ReadState
 	leader  atomic.Bool
 	dropAll bool // lose every proposal (a leader change eating them)
+	// hold, when set, keeps back the proposals it returns true for, in
+	// order, until release: a proposal still on its way while later ones
+	// commit.
+	hold func(data []byte) bool
+	held [][]byte
+}
+
+// release commits the held proposals, after everything proposed so far.
+func (f *fakeNode) release() {
+	f.mu.Lock()
+	held := f.held
+	f.held, f.hold = nil, nil
+	f.mu.Unlock()
+	for _, data := range held {
+		_ = f.Propose(context.Background(), data)
+	}
 }
 
 func newFakeNode() *fakeNode {
@@ -39,6 +55,11 @@ func newFakeNode() *fakeNode {
 func (f *fakeNode) Propose(ctx context.Context, data []byte) error {
 	f.mu.Lock()
 	if f.dropAll {
+		f.mu.Unlock()
+		return nil
+	}
+	if f.hold != nil && f.hold(data) {
+		f.held = append(f.held, data)
 		f.mu.Unlock()
 		return nil
 	}

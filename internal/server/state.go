@@ -13,20 +13,21 @@ import (
 )
 
 // The replicated state in a snapshot (raft snapshot Data and the body of a
-// snapshot file) is, version 3:
+// snapshot file) is, version 4:
 //
-//	magic    "CAIRNST3"        8 bytes
+//	magic    "CAIRNST4"        8 bytes
 //	members  uint32 length + JSON array of Member, sorted by ID
-//	leases   uint32 length + lease.Table.Encode
+//	leases   uint32 length + lease.Table.Encode (with renewal counts)
 //	alarms   uint32 length + JSON array of Alarm (the replicated ones: NOSPACE)
 //	store    the rest: mvcc.Store.WriteTo
 //
-// Versions 1 ("CAIRNST1": no leases, no alarms) and 2 ("CAIRNST2": no
-// alarms) are still read.
+// Versions 1 ("CAIRNST1": no leases, no alarms), 2 ("CAIRNST2": no
+// alarms) and 3 ("CAIRNST3": leases without renewal counts) are still read.
 //
 // The snapshot file adds its own checksum (internal/storage/snap).
 var (
-	stateMagic   = []byte("CAIRNST3")
+	stateMagic   = []byte("CAIRNST4")
+	stateMagicV3 = []byte("CAIRNST3")
 	stateMagicV2 = []byte("CAIRNST2")
 	stateMagicV1 = []byte("CAIRNST1")
 )
@@ -61,7 +62,7 @@ func decodeState(data []byte) (*state, error) {
 		return nil, errBadState
 	}
 	version := 0
-	for v, magic := range [][]byte{stateMagicV1, stateMagicV2, stateMagic} {
+	for v, magic := range [][]byte{stateMagicV1, stateMagicV2, stateMagicV3, stateMagic} {
 		if bytes.Equal(data[:len(magic)], magic) {
 			version = v + 1
 		}
@@ -96,7 +97,11 @@ func decodeState(data []byte) (*state, error) {
 		if err != nil {
 			return nil, err
 		}
-		if st.leases, err = lease.Decode(lb); err != nil {
+		decode := lease.Decode
+		if version < 4 {
+			decode = lease.DecodeWithoutRenewals
+		}
+		if st.leases, err = decode(lb); err != nil {
 			return nil, err
 		}
 	}
