@@ -45,8 +45,14 @@ type lockWorkload struct {
 
 func startLocks(eps []string, clients int, name, counter string, elect bool, stop chan struct{}) (*lockWorkload, error) {
 	l := &lockWorkload{name: name, counter: counter, elect: elect, acked: map[int64]bool{}, stop: stop}
+	// clientv3's Mutex.Lock and Election.Campaign clean up after a failure
+	// with the client's own context (Unlock, Resign), which has no
+	// deadline: a client pinned to a member that was removed would wait
+	// there forever. The client's context ends with the workload.
+	base, cancel := context.WithCancel(context.Background())
+	go func() { <-stop; cancel() }()
 	for i := range clients {
-		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{eps[i%len(eps)]}, DialTimeout: time.Second, Logger: zap.NewNop()})
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{eps[i%len(eps)]}, DialTimeout: time.Second, Logger: zap.NewNop(), Context: base})
 		if err != nil {
 			return nil, err
 		}

@@ -254,6 +254,7 @@ var scenarios = []scenario{
 		}
 		l.Start()
 	}},
+	{name: "replace-leader", run: replaceLeader},
 	{name: "lagging-follower-snapshot", flags: []string{"--snapshot-count", "300", "--snapshot-catchup-entries", "30"}, run: func(e *env) {
 		f := others(e.pc, e.pc.Leader())[0]
 		f.Kill()
