@@ -33,6 +33,9 @@ type fakeNode struct {
 	// commit.
 	hold func(data []byte) bool
 	held [][]byte
+	// active, when set, is what Progress reports as recently active (the
+	// leader's view of who it heard from); nil: nobody.
+	active func(id uint64) bool
 }
 
 // release commits the held proposals, after everything proposed so far.
@@ -96,11 +99,16 @@ func (f *fakeNode) CreateSnapshot(ctx context.Context, index uint64, cs *raftpb.
 	f.snaps = append(f.snaps, index)
 	return nil
 }
-func (f *fakeNode) Leader() uint64                               { return 1 }
-func (f *fakeNode) Term() uint64                                 { return 1 }
-func (f *fakeNode) IsLeader() bool                               { return f.leader.Load() }
-func (f *fakeNode) TransferLeadership(context.Context, uint64)   {}
-func (f *fakeNode) Progress(uint64) (uint64, uint64, bool, bool) { return 0, 0, false, false }
+func (f *fakeNode) Leader() uint64                             { return 1 }
+func (f *fakeNode) Term() uint64                               { return 1 }
+func (f *fakeNode) IsLeader() bool                             { return f.leader.Load() }
+func (f *fakeNode) TransferLeadership(context.Context, uint64) {}
+func (f *fakeNode) Progress(id uint64) (uint64, uint64, bool, bool) {
+	f.mu.Lock()
+	active := f.active
+	f.mu.Unlock()
+	return 0, 0, active != nil && active(id), true
+}
 func (f *fakeNode) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) error {
 	data, err := proto.Marshal(cc)
 	if err != nil {
