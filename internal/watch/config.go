@@ -16,11 +16,12 @@ const (
 
 // Config configures a Registry. The zero value is usable: every zero field takes its default.
 type Config struct {
-	// MaxPending bounds each stream's queue of undelivered responses (default 128). The queue is a channel of
-	// that capacity, allocated when the stream is made (about 80 bytes a slot: 10 KiB per stream by default).
+	// MaxPending bounds each stream's queue of undelivered responses (default 128). The queue grows as needed
+	// up to that (112 bytes a response); the send loop takes it all at once and sends the batch while the
+	// queue fills again, so a stream holds at most 2 x MaxPending responses (at most 28 KiB by default, allocated as the queue grows).
 	// The events the queued responses point to are bounded too: a response carries at most about ResponseBytes of
 	// events plus one revision's worth (one applied txn), so a stream pins at most about
-	// MaxPending x (ResponseBytes + the largest txn) bytes, plus a backlog of control responses (created,
+	// 2 x MaxPending x (ResponseBytes + the largest txn) bytes, plus a backlog of control responses (created,
 	// canceled, explicitly requested progress: at most MaxPending of them, Create and Cancel wait when it is
 	// full) and the remaining fragments of at most one fragmented response. A stream whose queue is full gets
 	// nothing more from Notify: its watchers fall behind and are caught up from history later.

@@ -109,15 +109,14 @@ func drain(s *Stream) string {
 func drainResponses(s *Stream) []Response {
 	var out []Response
 	for {
-		select {
-		case resp, ok := <-s.Responses():
-			if !ok {
-				return append(out, Response{WatchID: -99, CancelReason: "closed"})
-			}
-			out = append(out, resp)
-		default:
+		batch, ok := s.Take(nil)
+		if !ok {
+			return append(out, Response{WatchID: -99, CancelReason: "closed"})
+		}
+		if len(batch) == 0 {
 			return out
 		}
+		out = append(out, batch...)
 	}
 }
 

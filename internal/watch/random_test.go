@@ -124,7 +124,7 @@ func runRandom(t *testing.T, seed int64, steps int) {
 		x.h.r.mu.Lock()
 		idle := x.h.r.unsynced.len() == 0 && len(x.h.r.backlogged) == 0
 		for _, st := range x.streams {
-			idle = idle && len(st.s.ch) == 0
+			idle = idle && st.s.q.room() == x.h.r.cfg.MaxPending
 		}
 		x.h.r.mu.Unlock()
 		if idle {
@@ -486,16 +486,27 @@ func TestConcurrentWatchers(t *testing.T) {
 		slow := i % 3
 		wg.Go(func() {
 			n := 0
-			for resp := range s.Responses() {
-				mu.Lock()
-				if len(resp.Events) > 0 {
-					w := ws[i][resp.WatchID-1]
-					w.got = append(w.got, resp.Events...)
+			var batch []Response
+			for {
+				var ok bool
+				if batch, ok = s.Take(batch); !ok {
+					break
 				}
-				mu.Unlock()
-				n++
-				if slow > 0 && n%(50*slow) == 0 {
-					time.Sleep(time.Millisecond) // a slow consumer: load shaping only
+				if len(batch) == 0 {
+					<-s.Ready()
+					continue
+				}
+				for _, resp := range batch {
+					mu.Lock()
+					if len(resp.Events) > 0 {
+						w := ws[i][resp.WatchID-1]
+						w.got = append(w.got, resp.Events...)
+					}
+					mu.Unlock()
+					n++
+					if slow > 0 && n%(50*slow) == 0 {
+						time.Sleep(time.Millisecond) // a slow consumer: load shaping only
+					}
 				}
 			}
 		})

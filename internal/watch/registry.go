@@ -403,7 +403,7 @@ func (r *Registry) syncPass() (progressed bool, remaining int) {
 		left, ok := room[w.s]
 		if !ok {
 			if w.s.hasRoomLocked() {
-				left = cap(w.s.ch) - len(w.s.ch)
+				left = w.s.q.room()
 			}
 		}
 		if left == 0 {

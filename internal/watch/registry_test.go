@@ -368,7 +368,7 @@ func TestStopClosesStreams(t *testing.T) {
 id=0 rev=1 created
 <closed>`)
 	s2 := h.r.NewStream()
-	if _, ok := <-s2.Responses(); ok {
+	if _, ok := s2.Take(nil); ok {
 		t.Fatal("stream made after Stop is open")
 	}
 }
@@ -475,9 +475,9 @@ func TestEventCachesShared(t *testing.T) {
 		t.Fatal("a watcher of part of the batch does not share the slot of its event")
 	}
 	calls := 0
-	enc := func() []byte { calls++; return []byte("x") }
+	enc := func() any { calls++; return "x" }
 	for _, k := range []string{"s1/1", "s2/1", "s1/2"} {
-		if b := got[k].Caches[0].Bytes(enc); string(b) != "x" {
+		if b := got[k].Caches[0].Value(enc); b != "x" {
 			t.Fatalf("%s: cached %q", k, b)
 		}
 	}
@@ -496,8 +496,9 @@ func TestSendDelayObserved(t *testing.T) {
 	h.create(s, CreateRequest{WatchID: 2, Key: []byte("a"), StartRev: 1})
 	h.sync()
 	var events int
-	for _, r := range drainResponses(s) {
-		s.Sent(&r)
+	batch := drainResponses(s)
+	s.Sent(batch)
+	for _, r := range batch {
 		if len(r.Events) > 0 {
 			events++
 		}

@@ -35,8 +35,8 @@ func TestStalledStream(t *testing.T) {
 				}
 			}
 			h.r.mu.Lock()
-			if h.r.unsynced.len() != 2 || len(stalled.ch) != cap(stalled.ch) {
-				t.Errorf("stalled stream: %d unsynced watchers, queue %d/%d", h.r.unsynced.len(), len(stalled.ch), cap(stalled.ch))
+			if h.r.unsynced.len() != 2 || stalled.q.room() != 0 {
+				t.Errorf("stalled stream: %d unsynced watchers, queue room %d (want full)", h.r.unsynced.len(), stalled.q.room())
 			}
 			h.r.mu.Unlock()
 
@@ -47,7 +47,7 @@ func TestStalledStream(t *testing.T) {
 				all = append(all, got...)
 				h.sync()
 				h.r.mu.Lock()
-				done := h.r.unsynced.len() == 0 && len(stalled.ch) == 0 && len(stalled.backlog) == 0
+				done := h.r.unsynced.len() == 0 && stalled.q.room() == h.r.cfg.MaxPending && len(stalled.backlog) == 0
 				h.r.mu.Unlock()
 				if done && len(got) == 0 {
 					break

@@ -56,8 +56,8 @@ type Response struct {
 // Stream is the set of watchers of one gRPC Watch stream, with one bounded queue of responses for all of them.
 // Its methods are safe for concurrent use.
 type Stream struct {
-	r  *Registry
-	ch chan Response // capacity Config.MaxPending; only sent to under r.mu
+	r *Registry
+	q *queue // at most Config.MaxPending responses; pushed to only under r.mu
 
 	// protected by r.mu:
 	closed   bool
@@ -71,28 +71,39 @@ type Stream struct {
 
 // NewStream returns a new, empty stream. After Stop it returns a closed stream.
 func (r *Registry) NewStream() *Stream {
-	s := &Stream{r: r, ch: make(chan Response, r.cfg.MaxPending), watchers: make(map[int64]*watcher)}
+	s := &Stream{r: r, q: newQueue(r.cfg.MaxPending), watchers: make(map[int64]*watcher)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.stopped {
 		s.closed = true
-		close(s.ch)
+		s.q.close()
 		return s
 	}
 	r.streams[s] = struct{}{}
 	return s
 }
 
-// Responses is the stream's queue. The gRPC send loop drains it; it is closed by Close and Registry.Stop.
-func (s *Stream) Responses() <-chan Response { return s.ch }
+// Ready receives a value when responses may be waiting, or the stream was closed: the gRPC send loop then
+// calls Take until it returns an empty batch.
+func (s *Stream) Ready() <-chan struct{} { return s.q.ready }
 
-// Sent tells the registry that resp, received from Responses, was handed to the transport: an events
-// response's time from being queued (at apply, or in a catch-up pass) to now goes to Config.ObserveSendDelay.
-func (s *Stream) Sent(resp *Response) {
-	if resp.queuedAt == 0 || s.r.cfg.ObserveSendDelay == nil {
+// Take returns every response queued on the stream, in order, reusing buf (the previous batch, which must no
+// longer be used) for the queue; ok is false once the stream is closed (by Close or Registry.Stop) and everything
+// queued before was taken.
+func (s *Stream) Take(buf []Response) (batch []Response, ok bool) { return s.q.take(buf) }
+
+// Sent tells the registry that batch, returned by Take, was handed to the transport: each events response's
+// time from being queued (at apply, or in a catch-up pass) to now goes to Config.ObserveSendDelay.
+func (s *Stream) Sent(batch []Response) {
+	if s.r.cfg.ObserveSendDelay == nil {
 		return
 	}
-	s.r.cfg.ObserveSendDelay(time.Since(s.r.start) - time.Duration(resp.queuedAt-1))
+	now := time.Since(s.r.start)
+	for i := range batch {
+		if q := batch[i].queuedAt; q != 0 {
+			s.r.cfg.ObserveSendDelay(now - time.Duration(q-1))
+		}
+	}
 }
 
 // Create adds a watcher. It always puts exactly one response on the stream, ahead of any of the watcher's
@@ -192,8 +203,8 @@ func (s *Stream) RequestProgress() {
 	}
 }
 
-// Close removes every watcher of the stream and closes its Responses channel (queued responses can still be
-// read). It is idempotent.
+// Close removes every watcher of the stream and closes its queue (queued responses can still be taken). It is
+// idempotent.
 func (s *Stream) Close() {
 	s.r.mu.Lock()
 	defer s.r.mu.Unlock()
@@ -209,7 +220,7 @@ func (r *Registry) closeStreamLocked(s *Stream) {
 	}
 	s.closed = true
 	s.backlog = nil
-	close(s.ch)
+	s.q.close()
 	delete(r.streams, s)
 	delete(r.backlogged, s)
 	r.backlogc.Broadcast()
@@ -230,20 +241,14 @@ func (s *Stream) waitBacklogLocked() bool {
 
 // hasRoomLocked reports whether an event response can go on the queue now.
 func (s *Stream) hasRoomLocked() bool {
-	return !s.closed && len(s.backlog) == 0 && len(s.ch) < cap(s.ch)
+	return !s.closed && len(s.backlog) == 0 && s.q.room() > 0
 }
 
 // flushLocked moves backlog to the queue while there is room.
 func (r *Registry) flushLocked(s *Stream) {
 	n := 0
-	for n < len(s.backlog) {
-		select {
-		case s.ch <- s.backlog[n]:
-			n++
-			continue
-		default:
-		}
-		break
+	for n < len(s.backlog) && s.q.push(s.backlog[n]) {
+		n++
 	}
 	if n == 0 {
 		return
@@ -266,12 +271,8 @@ func (r *Registry) sendCtrlLocked(s *Stream, resp Response) {
 	if len(s.backlog) > 0 {
 		r.flushLocked(s)
 	}
-	if len(s.backlog) == 0 {
-		select {
-		case s.ch <- resp:
-			return
-		default:
-		}
+	if len(s.backlog) == 0 && s.q.push(resp) {
+		return
 	}
 	s.backlog = append(s.backlog, resp)
 	r.backlogged[s] = struct{}{}
@@ -282,12 +283,7 @@ func (r *Registry) trySendLocked(s *Stream, resp Response) bool {
 	if s.closed || len(s.backlog) > 0 {
 		return false
 	}
-	select {
-	case s.ch <- resp:
-		return true
-	default:
-		return false
-	}
+	return s.q.push(resp)
 }
 
 // sendEventsLocked queues evs (non-empty, in revision order) for w with header revision rev: in responses cut at
@@ -330,26 +326,15 @@ func (r *Registry) sendResponseLocked(w *watcher, resp Response, size int) bool 
 	}
 	maxEvs := r.cfg.MaxEventsPerResponse
 	if !w.fragment || len(resp.Events) < 2 || (size <= r.cfg.ResponseBytes && (maxEvs == 0 || len(resp.Events) <= maxEvs)) {
-		select {
-		case s.ch <- resp:
-			return true
-		default:
-			return false
-		}
+		return s.q.push(resp)
 	}
 	frags := r.fragments(resp)
-	select {
-	case s.ch <- frags[0]:
-	default:
+	if !s.q.push(frags[0]) {
 		return false
 	}
 	for i := 1; i < len(frags); i++ {
-		if len(s.backlog) == 0 {
-			select {
-			case s.ch <- frags[i]:
-				continue
-			default:
-			}
+		if len(s.backlog) == 0 && s.q.push(frags[i]) {
+			continue
 		}
 		s.backlog = append(s.backlog, frags[i])
 		r.backlogged[s] = struct{}{}
@@ -390,19 +375,21 @@ func eventSize(ev *mvcc.Event) int {
 
 // EventCache memoizes one event's encoding for the API layer. The registry gives every event it delivers a slot
 // per form (with or without PrevKV), shared by all the responses that carry it, so that with thousands of
-// watchers on one key the event is encoded once, not once per watcher. Safe for concurrent use.
+// watchers on one key the event is encoded once, not once per watcher. The value is the API layer's (for gRPC, the
+// encoded bytes already wrapped as the transport wants them, so that nothing is converted per watcher either).
+// Safe for concurrent use.
 type EventCache struct {
 	once sync.Once
-	b    []byte
+	v    any
 }
 
-// Bytes returns the cached encoding, calling encode the first time. On a nil cache it just calls encode.
-func (c *EventCache) Bytes(encode func() []byte) []byte {
+// Value returns the cached value, calling encode the first time. On a nil cache it just calls encode.
+func (c *EventCache) Value(encode func() any) any {
 	if c == nil {
 		return encode()
 	}
-	c.once.Do(func() { c.b = encode() })
-	return c.b
+	c.once.Do(func() { c.v = encode() })
+	return c.v
 }
 
 // eventCaches hands out the cache slots of one batch of n events, allocated per form on first use.

@@ -52,18 +52,30 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 		leaderCheck = t.C
 	}
 	noLeaderSince := time.Time{}
+	own := ownBytes{}
+	var batch []watch.Response
 	for {
 		select {
-		case resp, ok := <-ws.Responses():
-			if !ok {
-				// The member is stopping: Unavailable sends clientv3 to another
-				// member, where it resumes from its last revision.
-				return rpctypes.ErrGRPCStopped
+		case <-ws.Ready():
+			// Send everything queued, then look again: one write often
+			// queues a response for each watcher of the stream.
+			for {
+				var ok bool
+				if batch, ok = ws.Take(batch); !ok {
+					// The member is stopping: Unavailable sends clientv3 to
+					// another member, where it resumes from its last revision.
+					return rpctypes.ErrGRPCStopped
+				}
+				if len(batch) == 0 {
+					break
+				}
+				for i := range batch {
+					if err := stream.SendMsg(w.message(&batch[i], own)); err != nil {
+						return err
+					}
+				}
+				ws.Sent(batch)
 			}
-			if err := stream.SendMsg(w.message(&resp)); err != nil {
-				return err
-			}
-			ws.Sent(&resp)
 		case err := <-errc:
 			if err == nil || errors.Is(err, io.EOF) || errors.Is(err, context.Canceled) {
 				return nil
@@ -121,7 +133,7 @@ func (w *watchServer) recvLoop(stream pb.Watch_WatchServer, ws *watch.Stream) er
 // message is what the send loop hands to gRPC for r: an events response
 // assembled from its pre-encoded parts (see watchcodec.go), anything else
 // converted to a WatchResponse.
-func (w *watchServer) message(r *watch.Response) any {
+func (w *watchServer) message(r *watch.Response, own ownBytes) any {
 	if !assemblable(r) {
 		return w.toPB(*r)
 	}
@@ -129,7 +141,7 @@ func (w *watchServer) message(r *watch.Response) any {
 	hdr := w.headers.get(r.Revision, term, func() *pb.ResponseHeader {
 		return &pb.ResponseHeader{ClusterId: w.kv.s.ClusterID(), MemberId: w.kv.s.MemberID(), Revision: r.Revision, RaftTerm: term}
 	})
-	return assemble(hdr, r)
+	return assemble(hdr, own.get(r.WatchID), r)
 }
 
 func (w *watchServer) toPB(r watch.Response) *pb.WatchResponse {

@@ -49,8 +49,13 @@ func NewServer(cfg Config, opts ...grpc.ServerOption) *grpc.Server {
 	return g
 }
 
-// assembledMessage is an already encoded message, in parts.
-type assembledMessage struct{ parts mem.BufferSlice }
+// assembledMessage is an already encoded message, in parts. Most have a
+// header, the watcher's own bytes and one event: their parts fit in arr, so
+// one allocation holds both.
+type assembledMessage struct {
+	parts mem.BufferSlice
+	arr   [3]mem.Buffer
+}
 
 // Field numbers of WatchResponse, from its descriptor.
 var (
@@ -75,28 +80,53 @@ func assemblable(r *watch.Response) bool {
 	return len(r.Events) > 0 && !r.Created && !r.Canceled && r.CompactRevision == 0 && r.CancelReason == ""
 }
 
-// assemble encodes r (assemblable) with header, the encoded header field.
-func assemble(header []byte, r *watch.Response) *assembledMessage {
-	own := make([]byte, 0, 16)
-	if r.WatchID != 0 {
-		own = protowire.AppendTag(own, fieldWatchID, protowire.VarintType)
-		own = protowire.AppendVarint(own, uint64(r.WatchID))
+// assemble encodes r (assemblable) with header, the encoded header field,
+// and own, the encoded watch_id field (ownBytes).
+func assemble(header, own mem.Buffer, r *watch.Response) *assembledMessage {
+	m := &assembledMessage{}
+	m.parts = m.arr[:0]
+	if n := 3 + len(r.Events); n > len(m.arr) {
+		m.parts = make(mem.BufferSlice, 0, n)
 	}
+	m.parts = append(m.parts, header, own)
 	if r.Fragment {
-		own = protowire.AppendTag(own, fieldFragment, protowire.VarintType)
-		own = protowire.AppendVarint(own, 1)
+		m.parts = append(m.parts, fragmentField)
 	}
-	parts := make(mem.BufferSlice, 0, 2+len(r.Events))
-	parts = append(parts, mem.SliceBuffer(header), mem.SliceBuffer(own))
 	for i := range r.Events {
 		var c *watch.EventCache
 		if i < len(r.Caches) {
 			c = r.Caches[i]
 		}
 		ev := &r.Events[i]
-		parts = append(parts, mem.SliceBuffer(c.Bytes(func() []byte { return encodeEventField(eventToPB(ev)) })))
+		m.parts = append(m.parts, c.Value(func() any { return mem.Buffer(mem.SliceBuffer(encodeEventField(eventToPB(ev)))) }).(mem.Buffer))
 	}
-	return &assembledMessage{parts: parts}
+	return m
+}
+
+// fragmentField is the encoded fragment field, set.
+var fragmentField mem.Buffer = mem.SliceBuffer(protowire.AppendVarint(protowire.AppendTag(nil, fieldFragment, protowire.VarintType), 1))
+
+// ownBytes caches the encoded watch_id field of a stream's watchers, so that
+// a response does not encode and wrap it again (bounded: past maxOwn ids it
+// encodes without caching).
+type ownBytes map[int64]mem.Buffer
+
+const maxOwn = 4096
+
+func (o ownBytes) get(id int64) mem.Buffer {
+	if b, ok := o[id]; ok {
+		return b
+	}
+	var enc []byte
+	if id != 0 {
+		enc = protowire.AppendTag(enc, fieldWatchID, protowire.VarintType)
+		enc = protowire.AppendVarint(enc, uint64(id))
+	}
+	b := mem.Buffer(mem.SliceBuffer(enc))
+	if len(o) < maxOwn {
+		o[id] = b
+	}
+	return b
 }
 
 // encodeEventField encodes ev as one element of WatchResponse.events.
@@ -121,15 +151,15 @@ type headerCache struct{ last atomic.Pointer[encodedHeader] }
 
 type encodedHeader struct {
 	rev, term uint64
-	b         []byte
+	b         mem.Buffer
 }
 
 // get returns the encoded header for rev and term, calling build on a miss.
-func (h *headerCache) get(rev int64, term uint64, build func() *pb.ResponseHeader) []byte {
+func (h *headerCache) get(rev int64, term uint64, build func() *pb.ResponseHeader) mem.Buffer {
 	if e := h.last.Load(); e != nil && e.rev == uint64(rev) && e.term == term {
 		return e.b
 	}
-	e := &encodedHeader{rev: uint64(rev), term: term, b: appendMessageField(nil, fieldHeader, build())}
+	e := &encodedHeader{rev: uint64(rev), term: term, b: mem.SliceBuffer(appendMessageField(nil, fieldHeader, build()))}
 	h.last.Store(e)
 	return e.b
 }

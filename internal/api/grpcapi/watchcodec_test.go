@@ -28,6 +28,7 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 		}, Caches: []*watch.EventCache{&caches[1], &caches[2]}},
 	}
 	var hc headerCache
+	own := ownBytes{}
 	codec := serverCodec{proto: encoding.GetCodecV2(encproto.Name)}
 	for i, r := range cases {
 		if !assemblable(&r) {
@@ -35,7 +36,7 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 		}
 		hdr := &pb.ResponseHeader{ClusterId: 11, MemberId: 12, Revision: r.Revision, RaftTerm: 3}
 		for round := 0; round < 2; round++ { // the second round uses the caches
-			parts, err := codec.Marshal(assemble(hc.get(r.Revision, 3, func() *pb.ResponseHeader { return hdr }), &r))
+			parts, err := codec.Marshal(assemble(hc.get(r.Revision, 3, func() *pb.ResponseHeader { return hdr }), own.get(r.WatchID), &r))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -52,7 +53,7 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 			}
 		}
 	}
-	if caches[0].Bytes(func() []byte { t.Fatal("cache slot was not filled"); return nil }) == nil {
+	if caches[0].Value(func() any { t.Fatal("cache slot was not filled"); return nil }) == nil {
 		t.Fatal("empty cached encoding")
 	}
 	if assemblable(&watch.Response{WatchID: 1, Created: true}) || assemblable(&watch.Response{Revision: 3}) {
