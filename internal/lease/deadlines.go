@@ -2,6 +2,9 @@ package lease
 
 import (
 	"cmp"
+	"encoding/binary"
+	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -105,15 +108,76 @@ func (d *Deadlines) Due(slack, retry time.Duration, max int) []Expiry {
 	return out
 }
 
-// Reset restarts every lease of t at now + its TTL (after a snapshot
-// replaced the state: the renewals it covers are unknown here).
-func (d *Deadlines) Reset(t *Table) {
+// Reset restarts the clock for the leases of t after a snapshot replaced
+// the state: a lease in remaining gets now + that (at most its TTL), any
+// other now + its TTL (the renewals the snapshot covers are unknown here).
+// remaining is what Remainders recorded when the snapshot was made, on this
+// member or another: deadlines that late are never early, and tighter than
+// a full TTL.
+func (d *Deadlines) Reset(t *Table, remaining map[int64]time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
 	clear(d.at)
 	clear(d.revoked)
 	for id, l := range t.leases {
-		d.at[id] = deadline{now.Add(time.Duration(l.TTL) * time.Second), l.Renewals}
+		left := time.Duration(l.TTL) * time.Second
+		if r, ok := remaining[id]; ok && r < left {
+			left = max(r, 0)
+		}
+		d.at[id] = deadline{now.Add(left), l.Renewals}
 	}
+}
+
+// Remainders returns the time left before each lease's deadline (0 once
+// past it), for a snapshot: see Reset.
+func (d *Deadlines) Remainders() map[int64]time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	out := make(map[int64]time.Duration, len(d.at))
+	for id, dl := range d.at {
+		out[id] = max(dl.at.Sub(now), 0)
+	}
+	return out
+}
+
+// EncodeRemainders appends remaining (Remainders) to dst: a count, then per
+// lease by ascending ID its id (varint) and milliseconds left (uvarint,
+// rounded up).
+func EncodeRemainders(dst []byte, remaining map[int64]time.Duration) []byte {
+	ids := slices.Sorted(maps.Keys(remaining))
+	dst = binary.AppendUvarint(dst, uint64(len(ids)))
+	for _, id := range ids {
+		dst = binary.AppendVarint(dst, id)
+		dst = binary.AppendUvarint(dst, uint64((remaining[id]+time.Millisecond-1)/time.Millisecond))
+	}
+	return dst
+}
+
+// DecodeRemainders reads what EncodeRemainders wrote.
+func DecodeRemainders(b []byte) (map[int64]time.Duration, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, fmt.Errorf("%w: lease clock: bad count", ErrBadState)
+	}
+	b = b[k:]
+	out := make(map[int64]time.Duration, n)
+	for i := uint64(0); i < n; i++ {
+		id, k1 := binary.Varint(b)
+		if k1 <= 0 {
+			return nil, fmt.Errorf("%w: lease clock %d: bad id", ErrBadState, i)
+		}
+		b = b[k1:]
+		ms, k2 := binary.Uvarint(b)
+		if k2 <= 0 || ms > uint64(MaxTTL)*1000 {
+			return nil, fmt.Errorf("%w: lease clock %x: bad time left", ErrBadState, id)
+		}
+		b = b[k2:]
+		out[id] = time.Duration(ms) * time.Millisecond
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: lease clock: %d trailing bytes", ErrBadState, len(b))
+	}
+	return out, nil
 }

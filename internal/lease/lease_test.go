@@ -172,3 +172,44 @@ func TestEncodeDecode(t *testing.T) {
 		}
 	}
 }
+
+// A snapshot's record of the time each lease had left restarts a member's
+// clock from there, never beyond the TTL; leases it does not name restart
+// at their full TTL.
+func TestRemaindersRestartTheClock(t *testing.T) {
+	now := time.Unix(100, 0)
+	clock := func() time.Time { return now }
+	tbl := NewTable()
+	for _, id := range []int64{1, 2, 3} {
+		if err := tbl.Grant(id, 60); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := NewDeadlines(clock)
+	src.Renew(1, 60, 1)
+	src.Renew(2, 60, 1)
+	now = now.Add(45*time.Second + 300*time.Microsecond)
+	src.Renew(2, 60, 2)
+	rem, err := DecodeRemainders(EncodeRemainders(nil, src.Remainders()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Lease 1: 14.9997 s left, rounded up to the millisecond.
+	if rem[1] != 15*time.Second || rem[2] != 60*time.Second || len(rem) != 2 {
+		t.Fatalf("remainders %v", rem)
+	}
+	rem[2] = 90 * time.Second // more than the TTL: capped
+	dst := NewDeadlines(clock)
+	now = now.Add(time.Hour) // restored much later: counted from the restore
+	dst.Reset(tbl, rem)
+	for id, want := range map[int64]time.Duration{1: 15 * time.Second, 2: 60 * time.Second, 3: 60 * time.Second} {
+		if got, ok := dst.Remaining(id); !ok || got != want {
+			t.Fatalf("lease %d: %v left, want %v", id, got, want)
+		}
+	}
+	for _, bad := range [][]byte{nil, {1}, {1, 2}, append(EncodeRemainders(nil, rem), 0)} {
+		if _, err := DecodeRemainders(bad); !errors.Is(err, ErrBadState) {
+			t.Fatalf("DecodeRemainders(%x): %v", bad, err)
+		}
+	}
+}

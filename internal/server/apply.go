@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-db/cairn/internal/command"
+	"github.com/cairn-db/cairn/internal/lease"
 	"github.com/cairn-db/cairn/internal/mvcc"
 	"github.com/cairn-db/cairn/internal/raftnode"
 )
@@ -235,9 +236,8 @@ func (s *Server) maybeSnapshot() {
 	}
 	s.mu.Lock()
 	clone := s.store.Clone()
-	leases := s.leases.Encode(nil)
-	alarms := s.marshalAlarmsLocked()
-	members := s.members.marshal()
+	secs := stateSections{members: s.members.marshal(), leases: s.leases.Encode(nil), alarms: s.marshalAlarmsLocked(),
+		leaseClock: lease.EncodeRemainders(nil, s.deadlines.Remainders())}
 	cs := cloneConfState(s.confSt)
 	s.mu.Unlock()
 	s.wg.Add(1)
@@ -247,7 +247,7 @@ func (s *Server) maybeSnapshot() {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
-		write := func(w io.Writer) error { return encodeState(w, clone, members, leases, alarms) }
+		write := func(w io.Writer) error { return encodeState(w, clone, secs) }
 		if err := s.node.CreateSnapshot(ctx, applied, cs, write); err != nil {
 			if !errors.Is(err, raftnode.ErrStopped) {
 				// A snapshot that cannot be written means the disk is failing:
@@ -277,7 +277,7 @@ func (s *Server) installSnapshot(snap *raftpb.Snapshot) error {
 	s.store = store
 	s.members = st.members
 	s.repAlarms = st.alarms
-	s.restoreLeasesLocked(st.leases)
+	s.restoreLeasesLocked(st.leases, st.leaseClock)
 	s.confSt = cloneConfState(md.GetConfState())
 	s.snapIdx = md.GetIndex()
 	list := s.members.list()

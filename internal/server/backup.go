@@ -56,15 +56,15 @@ func (s *Server) Backup(ctx context.Context) ([]byte, BackupInfo, error) {
 	}
 	s.mu.RLock()
 	store := s.store.Clone()
-	leases := s.leases.Encode(nil)
-	alarms := s.marshalAlarmsLocked()
-	members := s.members.marshal()
+	// No lease clock: a backup is restored into a new cluster, whose
+	// leases start from their full TTL.
+	secs := stateSections{members: s.members.marshal(), leases: s.leases.Encode(nil), alarms: s.marshalAlarmsLocked()}
 	info := BackupInfo{Version: 1, ClusterID: s.cfg.ClusterID, MemberID: s.cfg.MemberID, Index: s.applied.Applied(),
 		Revision: s.store.Rev(), Compacted: s.store.CompactRev(), Keys: s.store.KeyCount(), Leases: s.leases.Len(),
 		Members: s.members.list(), Created: time.Now().UTC()}
 	s.mu.RUnlock()
 	var state bytes.Buffer
-	if err := encodeState(&state, store, members, leases, alarms); err != nil {
+	if err := encodeState(&state, store, secs); err != nil {
 		return nil, BackupInfo{}, err
 	}
 	return encodeBackup(info, state.Bytes()), info, nil
@@ -137,7 +137,7 @@ func RestoredState(state []byte, members []Member) ([]byte, error) {
 	}
 	var out bytes.Buffer
 	// The old members' alarms do not carry over to the new cluster.
-	if err := encodeState(&out, store, ms.marshal(), leases.Encode(nil), nil); err != nil {
+	if err := encodeState(&out, store, stateSections{members: ms.marshal(), leases: leases.Encode(nil)}); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil

@@ -277,8 +277,10 @@ func (s *Server) revokeLocked(id int64) ([]mvcc.Event, error) {
 }
 
 // restoreLeasesLocked rebuilds key attachments from the store and restarts
-// every lease's clock, after the state was replaced by a snapshot.
-func (s *Server) restoreLeasesLocked(t *lease.Table) {
+// every lease's clock, after the state was replaced by a snapshot: from the
+// time each lease had left when the snapshot was made (clock), or from its
+// full TTL if the snapshot did not record it.
+func (s *Server) restoreLeasesLocked(t *lease.Table, clock map[int64]time.Duration) {
 	if t == nil {
 		t = lease.NewTable()
 	}
@@ -291,7 +293,7 @@ func (s *Server) restoreLeasesLocked(t *lease.Table) {
 		}
 	}
 	s.leases = t
-	s.deadlines.Reset(t)
+	s.deadlines.Reset(t, clock)
 }
 
 // expireLoop proposes the revocation of expired leases while this member

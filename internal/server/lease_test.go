@@ -251,7 +251,7 @@ func TestLeaseRenewedBeforeExpiryCommitsLives(t *testing.T) {
 	}
 }
 
-// Leases and their attachments survive a snapshot.
+// Leases, their attachments and the time each had left survive a snapshot.
 func TestLeaseSnapshotRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	ls := newLeaseServer(t)
@@ -263,9 +263,15 @@ func TestLeaseSnapshotRoundTrip(t *testing.T) {
 	ls.putLease(t, "p", 3)
 	ls.putLease(t, "q", 3)
 	ls.putLease(t, "r", 4)
+	// 20 s later lease 4 is renewed: lease 3 has 10 s left, lease 4 30 s.
+	ls.clock.advance(20 * time.Second)
+	if _, _, err := ls.LeaseRenew(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
 	ls.mu.RLock()
 	var buf bytes.Buffer
-	err := encodeState(&buf, ls.store.Clone(), ls.members.marshal(), ls.leases.Encode(nil), nil)
+	err := encodeState(&buf, ls.store.Clone(), stateSections{members: ls.members.marshal(), leases: ls.leases.Encode(nil),
+		leaseClock: lease.EncodeRemainders(nil, ls.deadlines.Remainders())})
 	ls.mu.RUnlock()
 	if err != nil {
 		t.Fatal(err)
@@ -278,13 +284,26 @@ func TestLeaseSnapshotRoundTrip(t *testing.T) {
 	other := newLeaseServer(t)
 	other.mu.Lock()
 	other.store = store
-	other.restoreLeasesLocked(leases)
+	other.restoreLeasesLocked(leases, st.leaseClock)
 	other.mu.Unlock()
-	for id, want := range map[int64][]string{3: {"p", "q"}, 4: {"r"}} {
+	// The clock restarts from the time each lease had left, not its TTL.
+	for id, want := range map[int64]struct {
+		keys []string
+		left int64
+	}{3: {[]string{"p", "q"}, 10}, 4: {[]string{"r"}, 30}} {
 		info, _, err := other.LeaseTimeToLive(ctx, id, true)
-		if err != nil || info.GrantedTTL != 30 || !slices.Equal(info.Keys, want) {
-			t.Fatalf("lease %d after restore: %+v %v", id, info, err)
+		if err != nil || info.GrantedTTL != 30 || !slices.Equal(info.Keys, want.keys) || info.TTL != want.left {
+			t.Fatalf("lease %d after restore: %+v %v (want %d s left)", id, info, err, want.left)
 		}
+	}
+	// Past those 10 s (and the slack), lease 3 expires there; lease 4 lives.
+	// (A write first: a leader expires leases once it applied an entry of
+	// its term.)
+	put(t, other.Server, "z", "v")
+	other.clock.advance(10*time.Second + other.leaseSlack())
+	other.tick(t)
+	if got := other.keys(t); !slices.Equal(got, []string{"r", "z"}) {
+		t.Fatalf("keys after lease 3's time ran out on the restored member: %v", got)
 	}
 }
 
