@@ -52,7 +52,6 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 		leaderCheck = t.C
 	}
 	noLeaderSince := time.Time{}
-	own := ownBytes{}
 	var batch []watch.Response
 	for {
 		select {
@@ -70,7 +69,7 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 					break
 				}
 				for i := range batch {
-					if err := stream.SendMsg(w.message(&batch[i], own)); err != nil {
+					if err := stream.SendMsg(w.message(&batch[i])); err != nil {
 						return err
 					}
 				}
@@ -133,7 +132,7 @@ func (w *watchServer) recvLoop(stream pb.Watch_WatchServer, ws *watch.Stream) er
 // message is what the send loop hands to gRPC for r: an events response
 // assembled from its pre-encoded parts (see watchcodec.go), anything else
 // converted to a WatchResponse.
-func (w *watchServer) message(r *watch.Response, own ownBytes) any {
+func (w *watchServer) message(r *watch.Response) any {
 	if !assemblable(r) {
 		return w.toPB(*r)
 	}
@@ -141,7 +140,7 @@ func (w *watchServer) message(r *watch.Response, own ownBytes) any {
 	hdr := w.headers.get(r.Revision, term, func() *pb.ResponseHeader {
 		return &pb.ResponseHeader{ClusterId: w.kv.s.ClusterID(), MemberId: w.kv.s.MemberID(), Revision: r.Revision, RaftTerm: term}
 	})
-	return assemble(hdr, own.get(r.WatchID), r)
+	return assemble(hdr, r)
 }
 
 func (w *watchServer) toPB(r watch.Response) *pb.WatchResponse {

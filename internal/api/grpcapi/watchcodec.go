@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -16,13 +17,15 @@ import (
 )
 
 // One event sent to many watchers is encoded once. A WatchResponse that
-// carries events is assembled from parts instead of marshalled as a whole:
-// the header (encoded once per revision and term), the watcher's own few
-// bytes (watch_id, fragment), and each event's bytes, which the registry's
+// carries events is assembled instead of marshalled as a whole: the header
+// (encoded once per revision and term), the watcher's own few bytes
+// (watch_id, fragment) and each event's bytes, which the registry's
 // EventCache shares between every response that carries that event in that
 // form. Protobuf allows this: a message's fields may come in any order and a
-// repeated field is the concatenation of its elements. The parts go to gRPC
-// as a mem.BufferSlice through serverCodec, without being copied together.
+// repeated field is the concatenation of its elements. The parts are copied
+// into one buffer (about a hundred bytes for a small event): gRPC handles a
+// message of one buffer with less work than one of several, and the copy
+// costs less than the difference.
 
 // serverCodec is gRPC's proto codec that also passes *assembledMessage
 // through as it is. It keeps the proto codec's name, so clients see nothing
@@ -31,7 +34,7 @@ type serverCodec struct{ proto encoding.CodecV2 }
 
 func (c serverCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if m, ok := v.(*assembledMessage); ok {
-		return m.parts, nil
+		return m.parts[:], nil
 	}
 	return c.proto.Marshal(v)
 }
@@ -49,12 +52,12 @@ func NewServer(cfg Config, opts ...grpc.ServerOption) *grpc.Server {
 	return g
 }
 
-// assembledMessage is an already encoded message, in parts. Most have a
-// header, the watcher's own bytes and one event: their parts fit in arr, so
-// one allocation holds both.
+// assembledMessage is an already encoded message: one buffer, whose
+// storage is inline when it fits, so that a response costs one allocation.
 type assembledMessage struct {
-	parts mem.BufferSlice
-	arr   [3]mem.Buffer
+	parts [1]mem.Buffer
+	buf   mem.SliceBuffer // parts[0] points here: no allocation to box it
+	small [160]byte
 }
 
 // Field numbers of WatchResponse, from its descriptor.
@@ -80,53 +83,40 @@ func assemblable(r *watch.Response) bool {
 	return len(r.Events) > 0 && !r.Created && !r.Canceled && r.CompactRevision == 0 && r.CancelReason == ""
 }
 
-// assemble encodes r (assemblable) with header, the encoded header field,
-// and own, the encoded watch_id field (ownBytes).
-func assemble(header, own mem.Buffer, r *watch.Response) *assembledMessage {
-	m := &assembledMessage{}
-	m.parts = m.arr[:0]
-	if n := 3 + len(r.Events); n > len(m.arr) {
-		m.parts = make(mem.BufferSlice, 0, n)
-	}
-	m.parts = append(m.parts, header, own)
-	if r.Fragment {
-		m.parts = append(m.parts, fragmentField)
-	}
+// assemble encodes r (assemblable) with header, the encoded header field.
+func assemble(header []byte, r *watch.Response) *assembledMessage {
+	evs := make([][]byte, 0, 4)
+	size := len(header) + 2*binary.MaxVarintLen64 + 2
 	for i := range r.Events {
 		var c *watch.EventCache
 		if i < len(r.Caches) {
 			c = r.Caches[i]
 		}
 		ev := &r.Events[i]
-		m.parts = append(m.parts, c.Value(func() any { return mem.Buffer(mem.SliceBuffer(encodeEventField(eventToPB(ev)))) }).(mem.Buffer))
+		b := c.Value(func() any { return encodeEventField(eventToPB(ev)) }).([]byte)
+		evs = append(evs, b)
+		size += len(b)
 	}
+	m := &assembledMessage{}
+	b := m.small[:0]
+	if size > len(m.small) {
+		b = make([]byte, 0, size)
+	}
+	b = append(b, header...)
+	if r.WatchID != 0 {
+		b = protowire.AppendTag(b, fieldWatchID, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(r.WatchID))
+	}
+	if r.Fragment {
+		b = protowire.AppendTag(b, fieldFragment, protowire.VarintType)
+		b = protowire.AppendVarint(b, 1)
+	}
+	for _, e := range evs {
+		b = append(b, e...)
+	}
+	m.buf = b
+	m.parts[0] = &m.buf
 	return m
-}
-
-// fragmentField is the encoded fragment field, set.
-var fragmentField mem.Buffer = mem.SliceBuffer(protowire.AppendVarint(protowire.AppendTag(nil, fieldFragment, protowire.VarintType), 1))
-
-// ownBytes caches the encoded watch_id field of a stream's watchers, so that
-// a response does not encode and wrap it again (bounded: past maxOwn ids it
-// encodes without caching).
-type ownBytes map[int64]mem.Buffer
-
-const maxOwn = 4096
-
-func (o ownBytes) get(id int64) mem.Buffer {
-	if b, ok := o[id]; ok {
-		return b
-	}
-	var enc []byte
-	if id != 0 {
-		enc = protowire.AppendTag(enc, fieldWatchID, protowire.VarintType)
-		enc = protowire.AppendVarint(enc, uint64(id))
-	}
-	b := mem.Buffer(mem.SliceBuffer(enc))
-	if len(o) < maxOwn {
-		o[id] = b
-	}
-	return b
 }
 
 // encodeEventField encodes ev as one element of WatchResponse.events.
@@ -151,15 +141,15 @@ type headerCache struct{ last atomic.Pointer[encodedHeader] }
 
 type encodedHeader struct {
 	rev, term uint64
-	b         mem.Buffer
+	b         []byte
 }
 
 // get returns the encoded header for rev and term, calling build on a miss.
-func (h *headerCache) get(rev int64, term uint64, build func() *pb.ResponseHeader) mem.Buffer {
+func (h *headerCache) get(rev int64, term uint64, build func() *pb.ResponseHeader) []byte {
 	if e := h.last.Load(); e != nil && e.rev == uint64(rev) && e.term == term {
 		return e.b
 	}
-	e := &encodedHeader{rev: uint64(rev), term: term, b: mem.SliceBuffer(appendMessageField(nil, fieldHeader, build()))}
+	e := &encodedHeader{rev: uint64(rev), term: term, b: appendMessageField(nil, fieldHeader, build())}
 	h.last.Store(e)
 	return e.b
 }

@@ -19,6 +19,7 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 	a1 := &mvcc.KeyValue{Key: []byte("a"), Value: []byte("1"), CreateRevision: 2, ModRevision: 2, Version: 1}
 	a2 := &mvcc.KeyValue{Key: []byte("a"), Value: []byte("2"), CreateRevision: 2, ModRevision: 3, Version: 2, Lease: 7}
 	del := &mvcc.KeyValue{Key: []byte("a"), ModRevision: 4}
+	big := &mvcc.KeyValue{Key: []byte("b"), Value: make([]byte, 500), CreateRevision: 5, ModRevision: 5, Version: 1}
 	caches := make([]watch.EventCache, 3)
 	cases := []watch.Response{
 		{WatchID: 0, Revision: 2, Events: []mvcc.Event{{Type: mvcc.EventPut, KV: a1}}},
@@ -26,9 +27,9 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 		{WatchID: -1, Revision: 9, Fragment: true, Events: []mvcc.Event{
 			{Type: mvcc.EventPut, KV: a2}, {Type: mvcc.EventDelete, KV: del, PrevKV: a2},
 		}, Caches: []*watch.EventCache{&caches[1], &caches[2]}},
+		{WatchID: 1 << 40, Revision: 5, Events: []mvcc.Event{{Type: mvcc.EventPut, KV: big}}}, // larger than the inline buffer
 	}
 	var hc headerCache
-	own := ownBytes{}
 	codec := serverCodec{proto: encoding.GetCodecV2(encproto.Name)}
 	for i, r := range cases {
 		if !assemblable(&r) {
@@ -36,7 +37,7 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 		}
 		hdr := &pb.ResponseHeader{ClusterId: 11, MemberId: 12, Revision: r.Revision, RaftTerm: 3}
 		for round := 0; round < 2; round++ { // the second round uses the caches
-			parts, err := codec.Marshal(assemble(hc.get(r.Revision, 3, func() *pb.ResponseHeader { return hdr }), own.get(r.WatchID), &r))
+			parts, err := codec.Marshal(assemble(hc.get(r.Revision, 3, func() *pb.ResponseHeader { return hdr }), &r))
 			if err != nil {
 				t.Fatal(err)
 			}
