@@ -417,3 +417,29 @@ func TestProposalsQueuedWhenStreamEndsReachRaft(t *testing.T) {
 		return props == n
 	})
 }
+
+// AddPeer of a known peer with the same URLs (members re-add their peers
+// whenever the member list is applied) keeps the peer's stream; new URLs
+// start a new connection (a new URL generation).
+func TestAddPeerSameURLsKeepsStream(t *testing.T) {
+	a := startNode(t, 1, "")
+	b := startNode(t, 2, "")
+	a.tr.AddPeer(2, []string{b.url})
+	gen := func() uint64 {
+		a.tr.mu.RLock()
+		p := a.tr.peers[2]
+		a.tr.mu.RUnlock()
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.gen
+	}
+	g := gen()
+	a.tr.AddPeer(2, []string{b.url + "/"}) // the same URL: a trailing slash is trimmed
+	if gen() != g {
+		t.Fatal("AddPeer with the same URLs restarted the peer's stream")
+	}
+	a.tr.UpdatePeer(2, []string{"http://" + freeAddr(t)})
+	if gen() != g+1 {
+		t.Fatal("new URLs did not start a new connection")
+	}
+}
