@@ -23,7 +23,8 @@ func TestEtcdctlMembership(t *testing.T) {
 
 	p := pc.NewProc("p3")
 	out := c.run("", "member", "add", "p3", "--peer-urls", p.Peer, "--learner")
-	m := regexp.MustCompile(`Member +([0-9a-f]+) added (?:as learner )?to cluster ([0-9a-f]+)`).FindStringSubmatch(out)
+	// etcdctl prints IDs with %16x: one with a leading zero nibble is padded with a space.
+	m := regexp.MustCompile(`Member +([0-9a-f]+) added (?:as learner )?to cluster +([0-9a-f]+)`).FindStringSubmatch(out)
 	if m == nil || !strings.Contains(out, `ETCD_INITIAL_CLUSTER_STATE="existing"`) {
 		t.Fatalf("member add --learner:\n%s", out)
 	}
