@@ -86,12 +86,7 @@ prints the proposal per leader.`,
 			if err := o.setArgs(args); err != nil {
 				return err
 			}
-			cli, err := inv.connectDetached(ctx)
-			if err != nil {
-				return err
-			}
-			defer cli.Close()
-			s, err := inv.newSession(ctx, cli, o.ttl)
+			s, err := inv.newSession(ctx, o.ttl)
 			if err != nil {
 				return err
 			}
@@ -100,7 +95,7 @@ prints the proposal per leader.`,
 			if o.listen {
 				return inv.observe(ctx, e, o)
 			}
-			return inv.campaign(ctx, cli, s, e, o)
+			return inv.campaign(ctx, s.Client(), s, e, o)
 		},
 	}
 }

@@ -169,16 +169,12 @@ func (inv *invocation) lock(ctx context.Context, o *lockOptions) error {
 			return cmd.Err
 		}
 	}
-	cli, err := inv.connectDetached(ctx)
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	s, err := inv.newSession(ctx, cli, o.ttl)
+	s, err := inv.newSession(ctx, o.ttl)
 	if err != nil {
 		return err
 	}
 	defer inv.endSession(ctx, s)
+	cli := s.Client()
 
 	lost := fmt.Errorf("lock %s lost: %w", o.name, errSessionExpired)
 	m := concurrency.NewMutex(s, o.name)
@@ -276,13 +272,19 @@ func (inv *invocation) unlock(ctx context.Context, m *concurrency.Mutex) error {
 	return m.Unlock(rctx)
 }
 
-// newSession grants a lease of ttl seconds (bounded by --command-timeout)
-// and returns a session that keeps it alive.
-func (inv *invocation) newSession(ctx context.Context, cli *clientv3.Client, ttl int) (*concurrency.Session, error) {
+// newSession connects (detached from ctx, see connectDetached), grants a
+// lease of ttl seconds (bounded by --command-timeout) and returns a session
+// that keeps it alive. endSession ends it and closes its client.
+func (inv *invocation) newSession(ctx context.Context, ttl int) (*concurrency.Session, error) {
+	cli, err := inv.connectDetached(ctx)
+	if err != nil {
+		return nil, err
+	}
 	rctx, cancel := inv.requestContext(ctx)
 	resp, err := cli.Grant(rctx, int64(ttl))
 	cancel()
 	if err != nil {
+		cli.Close()
 		return nil, err
 	}
 	s, err := concurrency.NewSession(cli, concurrency.WithLease(resp.ID), concurrency.WithTTL(ttl))
@@ -290,6 +292,7 @@ func (inv *invocation) newSession(ctx context.Context, cli *clientv3.Client, ttl
 		rctx, cancel := inv.releaseContext(ctx)
 		_, _ = cli.Revoke(rctx, resp.ID)
 		cancel()
+		cli.Close()
 		return nil, err
 	}
 	return s, nil
@@ -297,12 +300,14 @@ func (inv *invocation) newSession(ctx context.Context, cli *clientv3.Client, ttl
 
 // endSession stops renewing s's lease and revokes it, deleting any key still
 // held under it. A lease that cannot be revoked (gone, or no member answers
-// within --command-timeout) ends by itself after its TTL.
+// within --command-timeout) ends by itself after its TTL. Then it closes the
+// session's client.
 func (inv *invocation) endSession(ctx context.Context, s *concurrency.Session) {
 	s.Orphan()
 	rctx, cancel := inv.releaseContext(ctx)
-	defer cancel()
 	_, _ = s.Client().Revoke(rctx, s.Lease())
+	cancel()
+	s.Client().Close()
 }
 
 // waitHolding runs wait (Mutex.Lock, Election.Campaign) under a context that

@@ -109,11 +109,7 @@ members, created); -o value prints the table's fields separated by tabs.`,
 			if len(args) != 1 {
 				return usagef("snapshot status takes exactly one argument: FILE")
 			}
-			b, err := os.ReadFile(args[0])
-			if err != nil {
-				return err
-			}
-			bf, err := verifyBackup(args[0], b)
+			_, bf, err := readBackup(args[0])
 			if err != nil {
 				return err
 			}
@@ -170,11 +166,7 @@ initial_cluster, initial_cluster_token and the backup's description (as
 			if err != nil {
 				return err
 			}
-			b, err := os.ReadFile(args[0])
-			if err != nil {
-				return err
-			}
-			bf, err := verifyBackup(args[0], b)
+			b, bf, err := readBackup(args[0])
 			if err != nil {
 				return err
 			}
@@ -214,6 +206,16 @@ type backupFile struct {
 	size int64
 	sum  []byte // the SHA-256 at its end
 	info server.BackupInfo
+}
+
+// readBackup reads the backup file path and verifies it (verifyBackup).
+func readBackup(path string) ([]byte, backupFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, backupFile{}, err
+	}
+	bf, err := verifyBackup(path, b)
+	return b, bf, err
 }
 
 // verifyBackup checks b, the content of the file path, with

@@ -2,10 +2,7 @@ package cli
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,20 +37,7 @@ var testBackupInfo = server.BackupInfo{
 // Restores of real backups are in the integration test.
 func fakeBackup(t *testing.T, info server.BackupInfo, state []byte) []byte {
 	t.Helper()
-	hdr, err := json.Marshal(info)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := []byte("CAIRNBK1")
-	b = binary.BigEndian.AppendUint32(b, uint32(len(hdr)))
-	b = append(b, hdr...)
-	b = binary.BigEndian.AppendUint64(b, uint64(len(state)))
-	b = append(b, state...)
-	if r := len(b) % 512; r != 0 {
-		b = append(b, make([]byte, 512-r)...)
-	}
-	sum := sha256.Sum256(b)
-	b = append(b, sum[:]...)
+	b := server.EncodeBackup(info, state)
 	if _, _, err := server.ReadBackup(b); err != nil {
 		t.Fatalf("fakeBackup does not follow the backup format: %v", err)
 	}

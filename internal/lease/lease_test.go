@@ -134,8 +134,8 @@ func TestEncodeDecode(t *testing.T) {
 		t.Fatalf("ids %v, want %v", got.IDs(), tbl.IDs())
 	}
 	for _, id := range tbl.IDs() {
-		a, _ := tbl.TTL(id)
-		b, _ := got.TTL(id)
+		a, _, _ := tbl.Get(id)
+		b, _, _ := got.Get(id)
 		if a != b {
 			t.Fatalf("lease %d: ttl %d, want %d", id, b, a)
 		}

@@ -123,15 +123,6 @@ func (t *Table) Get(id int64) (ttl int64, keys []string, ok bool) {
 	return l.TTL, sortedKeys(l.keys), true
 }
 
-// TTL returns lease id's granted TTL.
-func (t *Table) TTL(id int64) (int64, bool) {
-	l, ok := t.leases[id]
-	if !ok {
-		return 0, false
-	}
-	return l.TTL, true
-}
-
 // IDs returns every lease ID, ascending.
 func (t *Table) IDs() []int64 {
 	ids := make([]int64, 0, len(t.leases))

@@ -67,10 +67,12 @@ func (s *Server) Backup(ctx context.Context) ([]byte, BackupInfo, error) {
 	if err := encodeState(&state, store, secs); err != nil {
 		return nil, BackupInfo{}, err
 	}
-	return encodeBackup(info, state.Bytes()), info, nil
+	return EncodeBackup(info, state.Bytes()), info, nil
 }
 
-func encodeBackup(info BackupInfo, state []byte) []byte {
+// EncodeBackup returns a backup file's bytes for info and state (an encoded
+// state section, as Backup makes; ReadBackup reads them back).
+func EncodeBackup(info BackupInfo, state []byte) []byte {
 	hdr, _ := json.Marshal(info)
 	b := make([]byte, 0, len(backupMagic)+4+len(hdr)+8+len(state)+512+sha256.Size)
 	b = append(b, backupMagic...)
