@@ -53,6 +53,7 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 	}
 	noLeaderSince := time.Time{}
 	var batch []watch.Response
+	var msgs []any
 	for {
 		select {
 		case <-ws.Ready():
@@ -68,11 +69,13 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 				if len(batch) == 0 {
 					break
 				}
-				for i := range batch {
-					if err := stream.SendMsg(w.message(&batch[i])); err != nil {
+				msgs = w.messages(batch, msgs[:0])
+				for _, m := range msgs {
+					if err := stream.SendMsg(m); err != nil {
 						return err
 					}
 				}
+				clear(msgs) // let the collector have the batch once gRPC has written it
 				ws.Sent(batch)
 			}
 		case err := <-errc:
@@ -129,18 +132,34 @@ func (w *watchServer) recvLoop(stream pb.Watch_WatchServer, ws *watch.Stream) er
 	}
 }
 
-// message is what the send loop hands to gRPC for r: an events response
-// assembled from its pre-encoded parts (see watchcodec.go), anything else
-// converted to a WatchResponse.
-func (w *watchServer) message(r *watch.Response) any {
-	if !assemblable(r) {
-		return w.toPB(*r)
-	}
+// messages appends to out what the send loop hands to gRPC for each
+// response of batch: events responses assembled from their pre-encoded
+// parts (see watchcodec.go) in room reserved for the whole batch, anything
+// else converted to a WatchResponse.
+func (w *watchServer) messages(batch []watch.Response, out []any) []any {
 	term := w.kv.s.Term()
-	hdr := w.headers.get(r.Revision, term, func() *pb.ResponseHeader {
-		return &pb.ResponseHeader{ClusterId: w.kv.s.ClusterID(), MemberId: w.kv.s.MemberID(), Revision: r.Revision, RaftTerm: term}
-	})
-	return assemble(hdr, r)
+	header := func(rev int64) []byte {
+		return w.headers.get(rev, term, func() *pb.ResponseHeader {
+			return &pb.ResponseHeader{ClusterId: w.kv.s.ClusterID(), MemberId: w.kv.s.MemberID(), Revision: rev, RaftTerm: term}
+		})
+	}
+	n, size := 0, 0
+	for i := range batch {
+		if r := &batch[i]; assemblable(r) {
+			n++
+			size += assembledSize(header(r.Revision), r)
+		}
+	}
+	var a assembler
+	a.reserve(n, size)
+	for i := range batch {
+		if r := &batch[i]; assemblable(r) {
+			out = append(out, a.assemble(header(r.Revision), r))
+		} else {
+			out = append(out, w.toPB(*r))
+		}
+	}
+	return out
 }
 
 func (w *watchServer) toPB(r watch.Response) *pb.WatchResponse {

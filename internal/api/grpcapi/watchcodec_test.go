@@ -27,7 +27,7 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 		{WatchID: -1, Revision: 9, Fragment: true, Events: []mvcc.Event{
 			{Type: mvcc.EventPut, KV: a2}, {Type: mvcc.EventDelete, KV: del, PrevKV: a2},
 		}, Caches: []*watch.EventCache{&caches[1], &caches[2]}},
-		{WatchID: 1 << 40, Revision: 5, Events: []mvcc.Event{{Type: mvcc.EventPut, KV: big}}}, // larger than the inline buffer
+		{WatchID: 1 << 40, Revision: 5, Events: []mvcc.Event{{Type: mvcc.EventPut, KV: big}}},
 	}
 	var hc headerCache
 	codec := serverCodec{proto: encoding.GetCodecV2(encproto.Name)}
@@ -37,7 +37,12 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 		}
 		hdr := &pb.ResponseHeader{ClusterId: 11, MemberId: 12, Revision: r.Revision, RaftTerm: 3}
 		for round := 0; round < 2; round++ { // the second round uses the caches
-			parts, err := codec.Marshal(assemble(hc.get(r.Revision, 3, func() *pb.ResponseHeader { return hdr }), &r))
+			var a assembler
+			if i%2 == 0 { // odd cases find no room reserved
+				h := hc.get(r.Revision, 3, func() *pb.ResponseHeader { return hdr })
+				a.reserve(1, assembledSize(h, &r))
+			}
+			parts, err := codec.Marshal(a.assemble(hc.get(r.Revision, 3, func() *pb.ResponseHeader { return hdr }), &r))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -52,6 +57,31 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 			if !proto.Equal(&got, want) {
 				t.Fatalf("case %d round %d:\n got %v\nwant %v", i, round, &got, want)
 			}
+		}
+	}
+	// A batch carved out of one reservation: every message keeps its own
+	// bytes once the later ones are assembled.
+	var a assembler
+	hdrs := make([][]byte, len(cases))
+	size := 0
+	for i := range cases {
+		hdrs[i] = appendMessageField(nil, fieldHeader, &pb.ResponseHeader{Revision: cases[i].Revision})
+		size += assembledSize(hdrs[i], &cases[i])
+	}
+	a.reserve(len(cases), size)
+	msgs := make([]*assembledMessage, len(cases))
+	for i := range cases {
+		msgs[i] = a.assemble(hdrs[i], &cases[i])
+	}
+	if len(a.msgs) != 0 || len(a.buf) != cap(a.buf) {
+		t.Fatalf("reservation not used exactly: %d messages and %d bytes left", len(a.msgs), cap(a.buf)-len(a.buf))
+	}
+	for i, m := range msgs {
+		parts, _ := codec.Marshal(m)
+		var got pb.WatchResponse
+		if err := proto.Unmarshal(parts.Materialize(), &got); err != nil || got.WatchId != cases[i].WatchID ||
+			got.Header.GetRevision() != cases[i].Revision || len(got.Events) != len(cases[i].Events) {
+			t.Fatalf("batch message %d: %v %v", i, &got, err)
 		}
 	}
 	if caches[0].Value(func() any { t.Fatal("cache slot was not filled"); return nil }) == nil {
