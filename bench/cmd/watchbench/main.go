@@ -54,6 +54,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -89,6 +90,7 @@ type options struct {
 	jsonPath    string
 	timeLimit   time.Duration
 	metrics     []string
+	cpuProfile  string
 }
 
 func defaultEtcd() string {
@@ -123,6 +125,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.workDir, "work-dir", "", "parent of the members' data dirs (default: a new dir under $TMPDIR)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write each result as a JSON line to this file")
 	fs.DurationVar(&o.timeLimit, "time-limit", 40*time.Minute, "abort the whole run after this long")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this driver's CPU profile to this file")
 	metricsPrefixes := fs.String("metrics", "cairn_watch_", "comma-separated /metrics name prefixes whose histograms are reported")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -227,6 +230,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer os.RemoveAll(work)
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var jsonOut *json.Encoder
 	if o.jsonPath != "" {

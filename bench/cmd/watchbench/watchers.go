@@ -81,6 +81,7 @@ type wstream struct {
 	mu         sync.Mutex // protects the fields below
 	seen       []uint64   // n*words bits: watcher w got revision base+1+i
 	pending    []pendingEvent
+	resolvedAt int64 // tracker time of the last resolveLocked in recvLoop
 	segs       [maxSegs]segStats
 	unexpected int64 // events outside the tracked revisions, unknown watch IDs, cancels
 	err        error
@@ -184,8 +185,12 @@ func (s *wstream) recvLoop() {
 			}
 			s.record(k, now-ack)
 		}
-		if len(s.pending) > 0 {
+		// Pending events keep their receipt time, so resolving them later
+		// changes no figure; doing it at most once a millisecond keeps the
+		// scan of the pending list off every message.
+		if len(s.pending) > 0 && now-s.resolvedAt >= int64(time.Millisecond) {
 			s.resolveLocked()
+			s.resolvedAt = now
 		}
 		s.mu.Unlock()
 	}
