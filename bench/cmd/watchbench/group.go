@@ -62,24 +62,35 @@ func runGroup(ctx context.Context, o options, work string, sys cluster.System, n
 	gctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	eps := c.Endpoints()
-	var conns []*grpc.ClientConn
+	var grpcConns []*grpc.ClientConn
 	defer func() {
-		for _, cc := range conns {
+		for _, cc := range grpcConns {
 			_ = cc.Close()
 		}
 	}()
+	var conns []any // the watch streams' (an *h2conn closes when gctx ends)
 	for i := range o.conns {
-		cc, err := dial(gctx, eps[i%len(eps)], 10*time.Second)
+		ep := eps[i%len(eps)]
+		if o.client == "h2" {
+			hc, err := dialH2(gctx, ep)
+			if err != nil {
+				return nil, err
+			}
+			conns = append(conns, hc)
+			continue
+		}
+		cc, err := dial(gctx, ep, 10*time.Second)
 		if err != nil {
 			return nil, err
 		}
+		grpcConns = append(grpcConns, cc)
 		conns = append(conns, cc)
 	}
 	wconn, err := leaderConn(gctx, eps)
 	if err != nil {
 		return nil, err
 	}
-	conns = append(conns, wconn)
+	grpcConns = append(grpcConns, wconn)
 	kv := pb.NewKVClient(wconn)
 
 	base, err := currentRev(gctx, kv, watchKey)
@@ -104,7 +115,7 @@ func runGroup(ctx context.Context, o options, work string, sys cluster.System, n
 		return nil, err
 	}
 	setupStart := time.Now()
-	streams, err := openStreams(gctx, conns[:o.conns], t, n, o.perStream, key, end)
+	streams, err := openStreams(gctx, conns, t, n, o.perStream, key, end)
 	defer func() {
 		cancel()
 		for _, s := range streams {
@@ -174,7 +185,7 @@ func runGroup(ctx context.Context, o options, work string, sys cluster.System, n
 		}
 		sr := summarize(streams, k, wr.acked)
 		rec := record{
-			System: sys, Watchers: n, Target: target, Rate: rate, Streams: len(streams), Conns: o.conns,
+			System: sys, Client: o.client, Watchers: n, Target: target, Rate: rate, Streams: len(streams), Conns: o.conns,
 			SetupSec: setup.Seconds(), RSSBeforeMiB: mib(rss0), RSSAfterMiB: mib(rss1),
 			BytesPerWatcher: float64(rss1-rss0) / float64(n),
 			Sent:            wr.sent, Acked: len(wr.acked), PutFailed: wr.failed, PutErr: wr.firstErr, PutsLate: wr.late,
@@ -197,7 +208,7 @@ func runGroup(ctx context.Context, o options, work string, sys cluster.System, n
 // openStreams opens ceil(n/perStream) streams, stream j on conns[j mod
 // len(conns)], 16 at a time. On error the streams opened so far are
 // returned too (their goroutines end when ctx is canceled).
-func openStreams(ctx context.Context, conns []*grpc.ClientConn, t *tracker, n, perStream int, key, end []byte) ([]*wstream, error) {
+func openStreams(ctx context.Context, conns []any, t *tracker, n, perStream int, key, end []byte) ([]*wstream, error) {
 	ns := (n + perStream - 1) / perStream
 	streams := make([]*wstream, ns)
 	errs := make([]error, ns)

@@ -10,15 +10,16 @@
 //  2. opens -conns gRPC connections, connection i to member i mod 3, and a
 //     separate connection for the writer to the leader;
 //  3. reads the members' VmRSS, then opens ceil(N/-per-stream) raw watch
-//     streams (pb.WatchClient, not clientv3.Watch), stream j on connection
-//     j mod -conns, each carrying -per-stream watchers on the target (one
+//     streams (not clientv3.Watch), stream j on connection j mod -conns,
+//     read by this driver's own gRPC-over-HTTP/2 reader (-client h2, one
+//     goroutine per connection, see h2.go) or by grpc-go (-client grpc,
+//     one goroutine per stream), each carrying -per-stream watchers on the target (one
 //     key "wb/key", or the prefix "wb/"), waits for every "created"
 //     response, waits -settle and reads VmRSS again: memory per watcher =
 //     (sum after − sum before) / N;
 //  4. for every rate in -rates: a writer puts rate values per second for
 //     -duration (open-loop, one key, or 16 keys under the prefix); the
-//     ack time of every Put is kept by its revision. Each stream has one
-//     receiving goroutine; an event's latency is its receipt time minus
+//     ack time of every Put is kept by its revision. An event's latency is its receipt time minus
 //     the ack time of the write with the event's mod revision (events that
 //     arrive before the writer has seen its ack count as 0 and as "early").
 //     After the writes it waits until every watcher has every acked write,
@@ -91,6 +92,7 @@ type options struct {
 	timeLimit   time.Duration
 	metrics     []string
 	cpuProfile  string
+	client      string
 }
 
 func defaultEtcd() string {
@@ -125,6 +127,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.workDir, "work-dir", "", "parent of the members' data dirs (default: a new dir under $TMPDIR)")
 	fs.StringVar(&o.jsonPath, "json", "", "also write each result as a JSON line to this file")
 	fs.DurationVar(&o.timeLimit, "time-limit", 40*time.Minute, "abort the whole run after this long")
+	fs.StringVar(&o.client, "client", "h2", "watch client: h2 (this driver's own gRPC-over-HTTP/2 reader, one goroutine per connection) or grpc (grpc-go, one goroutine per stream)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this driver's CPU profile to this file")
 	metricsPrefixes := fs.String("metrics", "cairn_watch_", "comma-separated /metrics name prefixes whose histograms are reported")
 	if err := fs.Parse(args); err != nil {
@@ -162,6 +165,9 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		}
 		o.rates = append(o.rates, r)
 	}
+	if o.client != "h2" && o.client != "grpc" {
+		return o, fmt.Errorf("bad -client %q (h2 or grpc)", o.client)
+	}
 	if len(o.rates) > maxSegs {
 		return o, fmt.Errorf("at most %d rates", maxSegs)
 	}
@@ -179,6 +185,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 // record is one measured case: a group at one writer rate.
 type record struct {
 	System          cluster.System `json:"system"`
+	Client          string         `json:"client"`
 	Watchers        int            `json:"watchers"`
 	Target          string         `json:"target"`
 	Rate            float64        `json:"rate"`
@@ -285,8 +292,8 @@ func printTable(w io.Writer, o options, recs []record) {
 	if len(recs) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n%v of writes per rate; %d watchers per stream over %d connections to 3 members. Latency = event receipt − Put ack, ms. Memory = (Σ members' VmRSS after creating the watchers − before) / watchers.\n\n",
-		o.duration, o.perStream, o.conns)
+	fmt.Fprintf(w, "\n%v of writes per rate; %d watchers per stream over %d connections to 3 members, read by the %s client. Latency = event receipt − Put ack, ms. Memory = (Σ members' VmRSS after creating the watchers − before) / watchers.\n\n",
+		o.duration, o.perStream, o.conns, o.client)
 	fmt.Fprintln(w, "| watchers | target | puts/s | system | puts acked | p50 ms | p99 ms | max ms | early % | from send p50 / p99 ms | put p50 ms | events expected | lost | dup | B/watcher | server CPU s | client CPU s | drain s |")
 	fmt.Fprintln(w, "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range recs {

@@ -67,133 +67,193 @@ type pendingEvent struct {
 	at  int64
 }
 
-// wstream is one gRPC watch stream carrying n watchers, with its receiving
-// goroutine.
+// wstream is one watch stream carrying n watchers. Its responses come to
+// receive, from one goroutine at a time: the stream's own with -client
+// grpc, its connection's with -client h2.
 type wstream struct {
 	t     *tracker
-	cli   pb.Watch_WatchClient
-	ids   map[int64]int // watch ID -> watcher index on this stream
+	ids   map[int64]int // watch ID -> watcher index on this stream (receiving goroutine only)
 	n     int
 	words int // bitset words per watcher
 
-	distinct atomic.Int64 // first receipts of (watcher, revision) with a known revision
+	distinct atomic.Int64  // first receipts of (watcher, revision) with a known revision
+	created  chan struct{} // closed when every watcher has its "created" response
 
 	mu         sync.Mutex // protects the fields below
 	seen       []uint64   // n*words bits: watcher w got revision base+1+i
 	pending    []pendingEvent
-	resolvedAt int64 // tracker time of the last resolveLocked in recvLoop
+	resolvedAt int64 // tracker time of the last resolveLocked in receive
 	segs       [maxSegs]segStats
 	unexpected int64 // events outside the tracked revisions, unknown watch IDs, cancels
 	err        error
+	ended      bool
 	done       chan struct{}
 }
 
-// openStream opens a watch stream on conn and creates n watchers on
-// [key, end) from the current revision, pipelining the create requests,
-// then waits for every "created" response.
-func openStream(ctx context.Context, conn *grpc.ClientConn, t *tracker, n int, key, end []byte) (*wstream, error) {
-	cli, err := pb.NewWatchClient(conn).Watch(ctx, grpc.ForceCodecV2(newRawCodec()))
-	if err != nil {
-		return nil, fmt.Errorf("%w: open: %w", ErrWatch, err)
-	}
-	for range n {
-		req := &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{
-			CreateRequest: &pb.WatchCreateRequest{Key: key, RangeEnd: end}}}
-		if err := cli.Send(req); err != nil {
-			return nil, fmt.Errorf("%w: create: %w", ErrWatch, err)
-		}
-	}
-	s := &wstream{t: t, cli: cli, ids: make(map[int64]int, n), n: n, words: (len(t.acks) + 63) / 64, done: make(chan struct{})}
-	var raw rawMsg
-	var resp lightResponse
-	for len(s.ids) < n {
-		if err := cli.RecvMsg(&raw); err != nil {
-			return nil, fmt.Errorf("%w: created: %w", ErrWatch, err)
-		}
-		if err := decodeLight(raw.b, &resp); err != nil {
-			return nil, fmt.Errorf("%w: created: %w", ErrWatch, err)
-		}
-		if resp.canceled || !resp.created {
-			return nil, fmt.Errorf("%w: unexpected response (created=%v canceled=%v reason=%q)", ErrWatch, resp.created, resp.canceled, resp.cancelReason)
-		}
-		if _, dup := s.ids[resp.watchID]; dup {
-			return nil, fmt.Errorf("%w: watch ID %d created twice", ErrWatch, resp.watchID)
-		}
-		s.ids[resp.watchID] = len(s.ids)
-	}
-	s.seen = make([]uint64, n*s.words)
-	go s.recvLoop()
-	return s, nil
+func newWstream(t *tracker, n int) *wstream {
+	return &wstream{t: t, ids: make(map[int64]int, n), n: n, words: (len(t.acks) + 63) / 64,
+		created: make(chan struct{}), done: make(chan struct{})}
 }
 
-func (s *wstream) recvLoop() {
-	defer close(s.done)
+// createRequests are the requests that create n watchers on [key, end)
+// from the current revision.
+func createRequests(n int, key, end []byte) []*pb.WatchRequest {
+	reqs := make([]*pb.WatchRequest, n)
+	for i := range reqs {
+		reqs[i] = &pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{
+			CreateRequest: &pb.WatchCreateRequest{Key: key, RangeEnd: end}}}
+	}
+	return reqs
+}
+
+// openStream opens a watch stream on conn, a *grpc.ClientConn or an
+// *h2conn, creates n watchers on [key, end) from the current revision,
+// pipelining the create requests, and waits for every "created" response.
+func openStream(ctx context.Context, conn any, t *tracker, n int, key, end []byte) (*wstream, error) {
+	s := newWstream(t, n)
+	reqs := createRequests(n, key, end)
+	switch c := conn.(type) {
+	case *h2conn:
+		if err := c.open(s, reqs); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrWatch, err)
+		}
+	case *grpc.ClientConn:
+		cli, err := pb.NewWatchClient(c).Watch(ctx, grpc.ForceCodecV2(newRawCodec()))
+		if err != nil {
+			return nil, fmt.Errorf("%w: open: %w", ErrWatch, err)
+		}
+		for _, req := range reqs {
+			if err := cli.Send(req); err != nil {
+				return nil, fmt.Errorf("%w: create: %w", ErrWatch, err)
+			}
+		}
+		go s.recvLoop(cli)
+	default:
+		return nil, fmt.Errorf("%w: unknown connection type %T", ErrWatch, conn)
+	}
+	select {
+	case <-s.created:
+		return s, nil
+	case <-s.done:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return nil, fmt.Errorf("%w: created: %w", ErrWatch, s.err)
+	}
+}
+
+// recvLoop receives the responses of a grpc-go stream.
+func (s *wstream) recvLoop(cli pb.Watch_WatchClient) {
 	var raw rawMsg
 	var resp lightResponse
 	for {
-		err := s.cli.RecvMsg(&raw)
+		err := cli.RecvMsg(&raw)
 		if err == nil {
-			err = decodeLight(raw.b, &resp)
+			err = s.receive(raw.b, &resp)
 		}
 		if err != nil {
-			s.mu.Lock()
-			if !errors.Is(err, io.EOF) && !strings.Contains(err.Error(), "context canceled") {
-				s.err = err
+			if errors.Is(err, io.EOF) || strings.Contains(err.Error(), "context canceled") {
+				err = nil
 			}
-			s.mu.Unlock()
+			s.end(err)
 			return
 		}
-		now := s.t.now()
-		s.mu.Lock()
-		w, ok := s.ids[resp.watchID]
-		if !ok || resp.canceled || resp.compactRevision != 0 {
+	}
+}
+
+// end marks the stream ended, with err unless nil.
+func (s *wstream) end(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	s.ended = true
+	if err == nil && len(s.ids) < s.n {
+		err = errors.New("ended before every watcher was created")
+	}
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	close(s.done)
+}
+
+// receive handles one WatchResponse, b (which it does not keep), using
+// resp as scratch space. An error ends the stream.
+func (s *wstream) receive(b []byte, resp *lightResponse) error {
+	if err := decodeLight(b, resp); err != nil {
+		return err
+	}
+	if len(s.ids) < s.n {
+		return s.receiveCreated(resp)
+	}
+	now := s.t.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.ids[resp.watchID]
+	if !ok || resp.canceled || resp.compactRevision != 0 {
+		s.unexpected++
+		if resp.canceled && s.err == nil {
+			s.err = fmt.Errorf("watch %d canceled: %s", resp.watchID, resp.cancelReason)
+		}
+		return nil
+	}
+	for _, ev := range resp.events {
+		if !ev.hasKV {
 			s.unexpected++
-			if resp.canceled && s.err == nil {
-				s.err = fmt.Errorf("watch %d canceled: %s", resp.watchID, resp.cancelReason)
-			}
-			s.mu.Unlock()
 			continue
 		}
-		for _, ev := range resp.events {
-			if !ev.hasKV {
-				s.unexpected++
-				continue
-			}
-			rev := ev.modRev
-			i := rev - s.t.base - 1
-			k := s.t.segOf(rev)
-			if i < 0 || i >= int64(len(s.t.acks)) || k < 0 {
-				s.unexpected++
-				continue
-			}
-			word, bit := w*s.words+int(i/64), uint64(1)<<(i%64)
-			if s.seen[word]&bit != 0 {
-				s.segs[k].dups++
-				continue
-			}
-			s.seen[word] |= bit
-			s.distinct.Add(1)
-			if seq, ok := parseSeq(ev.value); ok && seq < int64(len(s.t.sends)) {
-				if sent := s.t.sends[seq].Load(); sent != 0 {
-					s.segs[k].hSend.add(now - sent)
-				}
-			}
-			ack := s.t.acks[i].Load()
-			if ack == 0 {
-				s.pending = append(s.pending, pendingEvent{idx: i, seg: k, at: now})
-				continue
-			}
-			s.record(k, now-ack)
+		rev := ev.modRev
+		i := rev - s.t.base - 1
+		k := s.t.segOf(rev)
+		if i < 0 || i >= int64(len(s.t.acks)) || k < 0 {
+			s.unexpected++
+			continue
 		}
-		// Pending events keep their receipt time, so resolving them later
-		// changes no figure; doing it at most once a millisecond keeps the
-		// scan of the pending list off every message.
-		if len(s.pending) > 0 && now-s.resolvedAt >= int64(time.Millisecond) {
-			s.resolveLocked()
-			s.resolvedAt = now
+		word, bit := w*s.words+int(i/64), uint64(1)<<(i%64)
+		if s.seen[word]&bit != 0 {
+			s.segs[k].dups++
+			continue
 		}
-		s.mu.Unlock()
+		s.seen[word] |= bit
+		s.distinct.Add(1)
+		if seq, ok := parseSeq(ev.value); ok && seq < int64(len(s.t.sends)) {
+			if sent := s.t.sends[seq].Load(); sent != 0 {
+				s.segs[k].hSend.add(now - sent)
+			}
+		}
+		ack := s.t.acks[i].Load()
+		if ack == 0 {
+			s.pending = append(s.pending, pendingEvent{idx: i, seg: k, at: now})
+			continue
+		}
+		s.record(k, now-ack)
 	}
+	// Pending events keep their receipt time, so resolving them later
+	// changes no figure; doing it at most once a millisecond keeps the
+	// scan of the pending list off every message.
+	if len(s.pending) > 0 && now-s.resolvedAt >= int64(time.Millisecond) {
+		s.resolveLocked()
+		s.resolvedAt = now
+	}
+	return nil
+}
+
+// receiveCreated handles a response while the watchers are being created.
+func (s *wstream) receiveCreated(resp *lightResponse) error {
+	if resp.canceled || !resp.created {
+		return fmt.Errorf("%w: unexpected response (created=%v canceled=%v reason=%q)", ErrWatch, resp.created, resp.canceled, resp.cancelReason)
+	}
+	if _, dup := s.ids[resp.watchID]; dup {
+		return fmt.Errorf("%w: watch ID %d created twice", ErrWatch, resp.watchID)
+	}
+	s.ids[resp.watchID] = len(s.ids)
+	if len(s.ids) == s.n {
+		s.mu.Lock()
+		s.seen = make([]uint64, s.n*s.words)
+		s.mu.Unlock()
+		close(s.created)
+	}
+	return nil
 }
 
 func (s *wstream) record(k int, d int64) {
