@@ -134,7 +134,7 @@ func (w *watchServer) recvLoop(stream pb.Watch_WatchServer, ws *watch.Stream) er
 
 // messages appends to out what the send loop hands to gRPC for each
 // response of batch: events responses assembled from their pre-encoded
-// parts (see watchcodec.go) in room reserved for the whole batch, anything
+// parts (see watchcodec.go) in one arena for the whole batch, anything
 // else converted to a WatchResponse.
 func (w *watchServer) messages(batch []watch.Response, out []any) []any {
 	term := w.kv.s.Term()
@@ -150,8 +150,10 @@ func (w *watchServer) messages(batch []watch.Response, out []any) []any {
 			size += assembledSize(header(r.Revision), r)
 		}
 	}
-	var a assembler
-	a.reserve(n, size)
+	var a *arena
+	if n > 0 {
+		a = newArena(n, size)
+	}
 	for i := range batch {
 		if r := &batch[i]; assemblable(r) {
 			out = append(out, a.assemble(header(r.Revision), r))

@@ -1,6 +1,7 @@
 package grpcapi
 
 import (
+	"sync"
 	"sync/atomic"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -24,7 +25,7 @@ import (
 // repeated field is the concatenation of its elements. The parts are copied
 // into one buffer (about a hundred bytes for a small event): gRPC handles a
 // message of one buffer with less work than one of several, and the copy
-// costs less than the difference. See assembler for where the buffers live.
+// costs less than the difference. See arena for where the buffers live.
 
 // serverCodec is gRPC's proto codec that also passes *assembledMessage
 // through as it is. It keeps the proto codec's name, so clients see nothing
@@ -54,26 +55,71 @@ func NewServer(cfg Config, opts ...grpc.ServerOption) *grpc.Server {
 // assembledMessage is an already encoded message of one buffer.
 type assembledMessage struct {
 	parts [1]mem.Buffer
-	buf   mem.SliceBuffer // parts[0] points here: no allocation to box it
+	buf   mem.SliceBuffer // parts[0] points here when the message has no arena
 }
 
-// assembler builds the messages of one batch of responses. The batch's
-// messages and their bytes are carved out of two allocations made for the
-// whole batch (a hundred responses for a hundred watchers of one stream is
-// common), instead of one or two per message: at a million messages a
-// second, allocation and the garbage collector's scanning were a tenth of
-// a member's CPU. Nothing is reused: gRPC keeps a message's buffer until
-// its transport has written it, and the memory is freed by the collector
-// once every message of the batch has been written.
-type assembler struct {
-	msgs []assembledMessage
-	buf  []byte
+// arena holds the messages of one send batch (a hundred responses for a
+// hundred watchers of one stream is common): their bytes in one block, and
+// for each the few words gRPC needs to refer to it. gRPC counts the
+// references to a message's buffer and hands it back to its pool once the
+// transport has written it; the arena is that pool, and when every message
+// carved from it is back it is reused for a later batch. At a million
+// messages a second, allocating them was most of a member's garbage and
+// much of its collector's work. A message that is never handed back (its
+// stream failed before it was sent) leaves its arena to the collector.
+type arena struct {
+	buf   []byte
+	heads [][]byte // message i's bytes, which mem.NewBuffer takes by pointer
+	msgs  []assembledMessage
+	next  int          // messages carved so far
+	out   atomic.Int32 // messages not yet handed back
 }
 
-// reserve makes room for n messages of size bytes in all.
-func (a *assembler) reserve(n, size int) {
-	a.msgs = make([]assembledMessage, n)
-	a.buf = make([]byte, 0, size)
+var arenas = sync.Pool{New: func() any { return new(arena) }}
+
+// maxPooledArena bounds the arenas kept for reuse: a batch of large events
+// leaves its block to the collector.
+const maxPooledArena = 1 << 20
+
+// arenaSlack keeps every message's capacity above gRPC's pooling
+// threshold: below it, mem.NewBuffer ignores the pool and the arena would
+// never come back.
+var arenaSlack = func() int {
+	n := 1
+	for mem.IsBelowBufferPoolingThreshold(n) {
+		n *= 2
+	}
+	return n
+}()
+
+// newArena returns an arena for exactly n messages of size bytes in all.
+func newArena(n, size int) *arena {
+	a := arenas.Get().(*arena)
+	if need := size + arenaSlack; cap(a.buf) < need {
+		a.buf = make([]byte, 0, need)
+	}
+	if cap(a.msgs) < n {
+		a.msgs = make([]assembledMessage, n)
+		a.heads = make([][]byte, n)
+	}
+	a.buf, a.msgs, a.heads = a.buf[:0], a.msgs[:n], a.heads[:n]
+	a.next = 0
+	a.out.Store(int32(n))
+	return a
+}
+
+// Get is never called: gRPC only hands buffers back to this pool.
+func (a *arena) Get(int) *[]byte { panic("grpcapi: arena.Get") }
+
+// Put takes back one message's buffer; the last one releases the arena.
+func (a *arena) Put(*[]byte) {
+	if a.out.Add(-1) == 0 {
+		clear(a.msgs)
+		clear(a.heads)
+		if cap(a.buf) <= maxPooledArena {
+			arenas.Put(a)
+		}
+	}
 }
 
 // assembledSize is the exact encoded size of r (assemblable) with header.
@@ -103,22 +149,27 @@ func encodedEvent(r *watch.Response, i int) []byte {
 }
 
 // assemble encodes r (assemblable) with header, the encoded header field,
-// in the room reserved (or in a new allocation when there is none left).
-func (a *assembler) assemble(header []byte, r *watch.Response) *assembledMessage {
+// as the arena's next message; a nil arena, or one with no message left,
+// gives a message of its own.
+func (a *arena) assemble(header []byte, r *watch.Response) *assembledMessage {
 	size := assembledSize(header, r)
-	var m *assembledMessage
-	if len(a.msgs) > 0 {
-		m, a.msgs = &a.msgs[0], a.msgs[1:]
-	} else {
-		m = &assembledMessage{}
+	if a == nil || a.next == len(a.msgs) || cap(a.buf)-len(a.buf) < size+arenaSlack {
+		m := &assembledMessage{}
+		m.buf = appendAssembled(make([]byte, 0, size), header, r)
+		m.parts[0] = &m.buf
+		return m
 	}
-	var b []byte
-	if cap(a.buf)-len(a.buf) >= size {
-		n := len(a.buf)
-		b, a.buf = a.buf[n:n:n+size], a.buf[:n+size]
-	} else {
-		b = make([]byte, 0, size)
-	}
+	i, off := a.next, len(a.buf)
+	a.next++
+	a.buf = appendAssembled(a.buf, header, r)
+	a.heads[i] = a.buf[off:len(a.buf)] // capacity runs to the end of the block: above the threshold
+	m := &a.msgs[i]
+	m.parts[0] = mem.NewBuffer(&a.heads[i], a)
+	return m
+}
+
+// appendAssembled appends the encoding of r (assemblable) with header to b.
+func appendAssembled(b, header []byte, r *watch.Response) []byte {
 	b = append(b, header...)
 	if r.WatchID != 0 {
 		b = protowire.AppendTag(b, fieldWatchID, protowire.VarintType)
@@ -131,9 +182,7 @@ func (a *assembler) assemble(header []byte, r *watch.Response) *assembledMessage
 	for i := range r.Events {
 		b = append(b, encodedEvent(r, i)...)
 	}
-	m.buf = b
-	m.parts[0] = &m.buf
-	return m
+	return b
 }
 
 // Field numbers of WatchResponse, from its descriptor.
@@ -158,6 +207,8 @@ func fieldNumber(fields protoreflect.FieldDescriptors, name protoreflect.Name) p
 func assemblable(r *watch.Response) bool {
 	return len(r.Events) > 0 && !r.Created && !r.Canceled && r.CompactRevision == 0 && r.CancelReason == ""
 }
+
+// encodeEventField encodes ev as one element of WatchResponse.events.
 
 // encodeEventField encodes ev as one element of WatchResponse.events.
 func encodeEventField(ev proto.Message) []byte {

@@ -7,6 +7,7 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/grpc/encoding"
 	encproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/cairn-db/cairn/internal/mvcc"
@@ -37,10 +38,10 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 		}
 		hdr := &pb.ResponseHeader{ClusterId: 11, MemberId: 12, Revision: r.Revision, RaftTerm: 3}
 		for round := 0; round < 2; round++ { // the second round uses the caches
-			var a assembler
-			if i%2 == 0 { // odd cases find no room reserved
+			var a *arena // odd cases have none
+			if i%2 == 0 {
 				h := hc.get(r.Revision, 3, func() *pb.ResponseHeader { return hdr })
-				a.reserve(1, assembledSize(h, &r))
+				a = newArena(1, assembledSize(h, &r))
 			}
 			parts, err := codec.Marshal(a.assemble(hc.get(r.Revision, 3, func() *pb.ResponseHeader { return hdr }), &r))
 			if err != nil {
@@ -59,30 +60,44 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 			}
 		}
 	}
-	// A batch carved out of one reservation: every message keeps its own
-	// bytes once the later ones are assembled.
-	var a assembler
+	// A batch carved out of one arena: every message keeps its own bytes
+	// once the later ones are assembled, and the arena is released only
+	// when gRPC has freed the last of them.
 	hdrs := make([][]byte, len(cases))
 	size := 0
 	for i := range cases {
 		hdrs[i] = appendMessageField(nil, fieldHeader, &pb.ResponseHeader{Revision: cases[i].Revision})
 		size += assembledSize(hdrs[i], &cases[i])
 	}
-	a.reserve(len(cases), size)
+	a := newArena(len(cases), size)
 	msgs := make([]*assembledMessage, len(cases))
 	for i := range cases {
 		msgs[i] = a.assemble(hdrs[i], &cases[i])
 	}
-	if len(a.msgs) != 0 || len(a.buf) != cap(a.buf) {
-		t.Fatalf("reservation not used exactly: %d messages and %d bytes left", len(a.msgs), cap(a.buf)-len(a.buf))
+	if a.next != len(a.msgs) || len(a.buf) != size {
+		t.Fatalf("arena not used exactly: %d of %d messages, %d of %d bytes", a.next, len(a.msgs), len(a.buf), size)
 	}
 	for i, m := range msgs {
 		parts, _ := codec.Marshal(m)
+		if _, pooled := parts[0].(mem.SliceBuffer); pooled {
+			t.Fatalf("message %d: gRPC would not hand its buffer back", i)
+		}
 		var got pb.WatchResponse
 		if err := proto.Unmarshal(parts.Materialize(), &got); err != nil || got.WatchId != cases[i].WatchID ||
 			got.Header.GetRevision() != cases[i].Revision || len(got.Events) != len(cases[i].Events) {
 			t.Fatalf("batch message %d: %v %v", i, &got, err)
 		}
+		// What gRPC does: a reference for the transport, then SendMsg's
+		// and the transport's frees.
+		parts.Ref()
+		parts.Free()
+		if a.out.Load() != int32(len(cases)-i) {
+			t.Fatalf("message %d: %d outstanding before the transport's free", i, a.out.Load())
+		}
+		parts.Free()
+	}
+	if a.out.Load() != 0 || a.msgs[0].parts[0] != nil {
+		t.Fatalf("arena not released: %d outstanding", a.out.Load())
 	}
 	if caches[0].Value(func() any { t.Fatal("cache slot was not filled"); return nil }) == nil {
 		t.Fatal("empty cached encoding")
