@@ -143,11 +143,12 @@ func (w *watchServer) messages(batch []watch.Response, out []any) []any {
 			return &pb.ResponseHeader{ClusterId: w.kv.s.ClusterID(), MemberId: w.kv.s.MemberID(), Revision: rev, RaftTerm: term}
 		})
 	}
+	var events eventsMemo
 	n, size := 0, 0
 	for i := range batch {
 		if r := &batch[i]; assemblable(r) {
 			n++
-			size += assembledSize(header(r.Revision), r)
+			size += assembledSize(header(r.Revision), r, events.get(r))
 		}
 	}
 	var a *arena
@@ -156,7 +157,7 @@ func (w *watchServer) messages(batch []watch.Response, out []any) []any {
 	}
 	for i := range batch {
 		if r := &batch[i]; assemblable(r) {
-			out = append(out, a.assemble(header(r.Revision), r))
+			out = append(out, a.assemble(header(r.Revision), r, events.get(r)))
 		} else {
 			out = append(out, w.toPB(*r))
 		}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/cairn-db/cairn/internal/mvcc"
 	"github.com/cairn-db/cairn/internal/watch"
 )
 
@@ -122,17 +123,48 @@ func (a *arena) Put(*[]byte) {
 	}
 }
 
-// assembledSize is the exact encoded size of r (assemblable) with header.
-func assembledSize(header []byte, r *watch.Response) int {
-	size := len(header)
+// eventsMemo remembers the encoded events of the last response it was
+// asked about: the responses of one batch mostly carry the very same
+// events (one write, many watchers), so each distinct set is looked up in
+// its cache slots and joined once per batch, not once per watcher.
+type eventsMemo struct {
+	first *mvcc.Event
+	n     int
+	cache *watch.EventCache
+	b     []byte
+}
+
+// get returns the encoded events of r, as repeated WatchResponse.events
+// fields.
+func (m *eventsMemo) get(r *watch.Response) []byte {
+	var cache *watch.EventCache
+	if len(r.Caches) > 0 {
+		cache = r.Caches[0]
+	}
+	if len(r.Events) == m.n && &r.Events[0] == m.first && cache == m.cache {
+		return m.b
+	}
+	m.first, m.n, m.cache = &r.Events[0], len(r.Events), cache
+	if len(r.Events) == 1 {
+		m.b = encodedEvent(r, 0)
+		return m.b
+	}
+	m.b = nil
+	for i := range r.Events {
+		m.b = append(m.b, encodedEvent(r, i)...)
+	}
+	return m.b
+}
+
+// assembledSize is the exact encoded size of r (assemblable) with header
+// and events, its encoded events.
+func assembledSize(header []byte, r *watch.Response, events []byte) int {
+	size := len(header) + len(events)
 	if r.WatchID != 0 {
 		size += protowire.SizeTag(fieldWatchID) + protowire.SizeVarint(uint64(r.WatchID))
 	}
 	if r.Fragment {
 		size += protowire.SizeTag(fieldFragment) + protowire.SizeVarint(1)
-	}
-	for i := range r.Events {
-		size += len(encodedEvent(r, i))
 	}
 	return size
 }
@@ -148,28 +180,28 @@ func encodedEvent(r *watch.Response, i int) []byte {
 	return c.Value(func() any { return encodeEventField(eventToPB(ev)) }).([]byte)
 }
 
-// assemble encodes r (assemblable) with header, the encoded header field,
-// as the arena's next message; a nil arena, or one with no message left,
-// gives a message of its own.
-func (a *arena) assemble(header []byte, r *watch.Response) *assembledMessage {
-	size := assembledSize(header, r)
+// assemble encodes r (assemblable) with header and events (see
+// assembledSize) as the arena's next message; a nil arena, or one with no
+// message left, gives a message of its own.
+func (a *arena) assemble(header []byte, r *watch.Response, events []byte) *assembledMessage {
+	size := assembledSize(header, r, events)
 	if a == nil || a.next == len(a.msgs) || cap(a.buf)-len(a.buf) < size+arenaSlack {
 		m := &assembledMessage{}
-		m.buf = appendAssembled(make([]byte, 0, size), header, r)
+		m.buf = appendAssembled(make([]byte, 0, size), header, r, events)
 		m.parts[0] = &m.buf
 		return m
 	}
 	i, off := a.next, len(a.buf)
 	a.next++
-	a.buf = appendAssembled(a.buf, header, r)
+	a.buf = appendAssembled(a.buf, header, r, events)
 	a.heads[i] = a.buf[off:len(a.buf)] // capacity runs to the end of the block: above the threshold
 	m := &a.msgs[i]
 	m.parts[0] = mem.NewBuffer(&a.heads[i], a)
 	return m
 }
 
-// appendAssembled appends the encoding of r (assemblable) with header to b.
-func appendAssembled(b, header []byte, r *watch.Response) []byte {
+// appendAssembled appends the encoding of r (assemblable) to b.
+func appendAssembled(b, header []byte, r *watch.Response, events []byte) []byte {
 	b = append(b, header...)
 	if r.WatchID != 0 {
 		b = protowire.AppendTag(b, fieldWatchID, protowire.VarintType)
@@ -179,10 +211,7 @@ func appendAssembled(b, header []byte, r *watch.Response) []byte {
 		b = protowire.AppendTag(b, fieldFragment, protowire.VarintType)
 		b = protowire.AppendVarint(b, 1)
 	}
-	for i := range r.Events {
-		b = append(b, encodedEvent(r, i)...)
-	}
-	return b
+	return append(b, events...)
 }
 
 // Field numbers of WatchResponse, from its descriptor.

@@ -30,6 +30,8 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 		}, Caches: []*watch.EventCache{&caches[1], &caches[2]}},
 		{WatchID: 1 << 40, Revision: 5, Events: []mvcc.Event{{Type: mvcc.EventPut, KV: big}}},
 	}
+	// Another watcher of the same write: the same events, found in the memo.
+	cases = append(cases, watch.Response{WatchID: 6, Revision: 3, Events: cases[1].Events, Caches: cases[1].Caches})
 	var hc headerCache
 	codec := serverCodec{proto: encoding.GetCodecV2(encproto.Name)}
 	for i, r := range cases {
@@ -41,9 +43,11 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 			var a *arena // odd cases have none
 			if i%2 == 0 {
 				h := hc.get(r.Revision, 3, func() *pb.ResponseHeader { return hdr })
-				a = newArena(1, assembledSize(h, &r))
+				var memo eventsMemo
+				a = newArena(1, assembledSize(h, &r, memo.get(&r)))
 			}
-			parts, err := codec.Marshal(a.assemble(hc.get(r.Revision, 3, func() *pb.ResponseHeader { return hdr }), &r))
+			var memo eventsMemo
+			parts, err := codec.Marshal(a.assemble(hc.get(r.Revision, 3, func() *pb.ResponseHeader { return hdr }), &r, memo.get(&r)))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,15 +68,16 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 	// once the later ones are assembled, and the arena is released only
 	// when gRPC has freed the last of them.
 	hdrs := make([][]byte, len(cases))
+	var memo eventsMemo
 	size := 0
 	for i := range cases {
 		hdrs[i] = appendMessageField(nil, fieldHeader, &pb.ResponseHeader{Revision: cases[i].Revision})
-		size += assembledSize(hdrs[i], &cases[i])
+		size += assembledSize(hdrs[i], &cases[i], memo.get(&cases[i]))
 	}
 	a := newArena(len(cases), size)
 	msgs := make([]*assembledMessage, len(cases))
 	for i := range cases {
-		msgs[i] = a.assemble(hdrs[i], &cases[i])
+		msgs[i] = a.assemble(hdrs[i], &cases[i], memo.get(&cases[i]))
 	}
 	if a.next != len(a.msgs) || len(a.buf) != size {
 		t.Fatalf("arena not used exactly: %d of %d messages, %d of %d bytes", a.next, len(a.msgs), len(a.buf), size)
@@ -83,9 +88,15 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 			t.Fatalf("message %d: gRPC would not hand its buffer back", i)
 		}
 		var got pb.WatchResponse
-		if err := proto.Unmarshal(parts.Materialize(), &got); err != nil || got.WatchId != cases[i].WatchID ||
-			got.Header.GetRevision() != cases[i].Revision || len(got.Events) != len(cases[i].Events) {
-			t.Fatalf("batch message %d: %v %v", i, &got, err)
+		if err := proto.Unmarshal(parts.Materialize(), &got); err != nil {
+			t.Fatalf("batch message %d: %v", i, err)
+		}
+		want := &pb.WatchResponse{Header: &pb.ResponseHeader{Revision: cases[i].Revision}, WatchId: cases[i].WatchID, Fragment: cases[i].Fragment}
+		for j := range cases[i].Events {
+			want.Events = append(want.Events, eventToPB(&cases[i].Events[j]))
+		}
+		if !proto.Equal(&got, want) {
+			t.Fatalf("batch message %d:\n got %v\nwant %v", i, &got, want)
 		}
 		// What gRPC does: a reference for the transport, then SendMsg's
 		// and the transport's frees.
@@ -114,5 +125,44 @@ func TestAssembledWatchResponseDecodes(t *testing.T) {
 	var out pb.RangeResponse
 	if err := codec.Unmarshal(buf, &out); err != nil || !proto.Equal(in, &out) {
 		t.Fatalf("proto round trip: %v %v", &out, err)
+	}
+}
+
+// A batch of 100 responses to one write, as a stream of 100 watchers gets
+// it: assembled and freed the way gRPC frees them. "memo" looks the
+// events up once per batch, "per-response" once per response.
+func BenchmarkAssembleBatch(b *testing.B) {
+	kv := &mvcc.KeyValue{Key: []byte("wb/k03"), Value: make([]byte, 32), CreateRevision: 2, ModRevision: 9, Version: 3}
+	caches := make([]watch.EventCache, 1)
+	evs := []mvcc.Event{{Type: mvcc.EventPut, KV: kv}}
+	batch := make([]watch.Response, 100)
+	for i := range batch {
+		batch[i] = watch.Response{WatchID: int64(i), Revision: 9, Events: evs, Caches: []*watch.EventCache{&caches[0]}}
+	}
+	hdr := appendMessageField(nil, fieldHeader, &pb.ResponseHeader{ClusterId: 1 << 60, MemberId: 1 << 61, Revision: 9, RaftTerm: 2})
+	codec := serverCodec{proto: encoding.GetCodecV2(encproto.Name)}
+	for _, shared := range []bool{true, false} {
+		name := map[bool]string{true: "memo", false: "per-response"}[shared]
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var memo eventsMemo
+				get := func(r *watch.Response) []byte {
+					if !shared {
+						memo = eventsMemo{}
+					}
+					return memo.get(r)
+				}
+				size := 0
+				for i := range batch {
+					size += assembledSize(hdr, &batch[i], get(&batch[i]))
+				}
+				a := newArena(len(batch), size)
+				for i := range batch {
+					parts, _ := codec.Marshal(a.assemble(hdr, &batch[i], get(&batch[i])))
+					parts.Free()
+				}
+			}
+		})
 	}
 }
