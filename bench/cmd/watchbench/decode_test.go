@@ -42,3 +42,21 @@ func TestDecodeLight(t *testing.T) {
 		t.Fatal("garbage decoded")
 	}
 }
+
+func BenchmarkDecodeLight(b *testing.B) {
+	in := &pb.WatchResponse{
+		Header:  &pb.ResponseHeader{Revision: 9, ClusterId: 1 << 60, MemberId: 1 << 61, RaftTerm: 2},
+		WatchId: 42,
+		Events:  []*mvccpb.Event{{Kv: &mvccpb.KeyValue{Key: []byte("wb/key"), ModRevision: 7, CreateRevision: 2, Version: 5, Value: make([]byte, 32)}}},
+	}
+	m, err := proto.Marshal(in)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var r lightResponse
+	for b.Loop() {
+		if err := decodeLight(m, &r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -73,6 +73,7 @@ type pendingEvent struct {
 type wstream struct {
 	t     *tracker
 	ids   map[int64]int // watch ID -> watcher index on this stream (receiving goroutine only)
+	byID  []int32       // the same for IDs in [0, len(byID)), -1 for none: the servers number a stream's watchers from 0
 	n     int
 	words int // bitset words per watcher
 
@@ -189,7 +190,7 @@ func (s *wstream) receive(b []byte, resp *lightResponse) error {
 	now := s.t.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w, ok := s.ids[resp.watchID]
+	w, ok := s.watcher(resp.watchID)
 	if !ok || resp.canceled || resp.compactRevision != 0 {
 		s.unexpected++
 		if resp.canceled && s.err == nil {
@@ -238,6 +239,16 @@ func (s *wstream) receive(b []byte, resp *lightResponse) error {
 	return nil
 }
 
+// watcher returns the index on this stream of the watcher with watch ID id.
+func (s *wstream) watcher(id int64) (int, bool) {
+	if id >= 0 && id < int64(len(s.byID)) {
+		w := s.byID[id]
+		return int(w), w >= 0
+	}
+	w, ok := s.ids[id]
+	return w, ok
+}
+
 // receiveCreated handles a response while the watchers are being created.
 func (s *wstream) receiveCreated(resp *lightResponse) error {
 	if resp.canceled || !resp.created {
@@ -248,6 +259,21 @@ func (s *wstream) receiveCreated(resp *lightResponse) error {
 	}
 	s.ids[resp.watchID] = len(s.ids)
 	if len(s.ids) == s.n {
+		maxID := int64(-1)
+		for id := range s.ids {
+			maxID = max(maxID, id)
+		}
+		if maxID < int64(4*s.n) {
+			s.byID = make([]int32, maxID+1)
+			for i := range s.byID {
+				s.byID[i] = -1
+			}
+			for id, w := range s.ids {
+				if id >= 0 {
+					s.byID[id] = int32(w)
+				}
+			}
+		}
 		s.mu.Lock()
 		s.seen = make([]uint64, s.n*s.words)
 		s.mu.Unlock()
