@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -37,32 +38,62 @@ func (d *Daemon) peerHandler() http.Handler {
 	return mux
 }
 
+// joinWait bounds how long a joining member waits for a member that lists
+// it. "member add" returns once the leader has applied the addition; a
+// follower applies it a heartbeat or so later, and until then answers
+// without the new member.
+const (
+	joinWait     = 10 * time.Second
+	joinInterval = 200 * time.Millisecond
+)
+
 // joinIdentity finds this member in the running cluster.
 func (d *Daemon) joinIdentity() (identity, []server.Member, error) {
 	cfg := d.cfg
-	self := urlStrings(cfg.InitialAdvertisePeerURLs)
-	var lastErr error
-	for name, urls := range cfg.InitialCluster {
-		if name == cfg.Name {
-			continue
-		}
-		for _, u := range urlStrings(urls) {
-			info, err := fetchClusterInfo(u)
-			if err != nil {
-				lastErr = err
+	return findSelf(cfg.Name, cfg.InitialCluster, urlStrings(cfg.InitialAdvertisePeerURLs), cfg.InitialClusterToken,
+		fetchClusterInfo, joinWait, joinInterval)
+}
+
+// findSelf asks every other member of initial for the member table, on its
+// peer URLs, until one lists a member with exactly the peer URLs self
+// (sorted). When the members that answer do not list it yet, it asks again
+// every interval, for at most wait.
+func findSelf(name string, initial map[string][]url.URL, self []string, token string,
+	fetch func(peerURL string) (clusterInfo, error), wait, interval time.Duration) (identity, []server.Member, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		var lastErr error
+		answered := false
+		var clusterID uint64
+		for other, urls := range initial {
+			if other == name {
 				continue
 			}
-			for _, m := range info.Members {
-				peers := slices.Clone(m.PeerURLs)
-				slices.Sort(peers)
-				if slices.Equal(peers, self) {
-					return identity{Version: 1, Name: cfg.Name, MemberID: m.ID, ClusterID: info.ClusterID, Token: cfg.InitialClusterToken}, info.Members, nil
+			for _, u := range urlStrings(urls) {
+				info, err := fetch(u)
+				if err != nil {
+					lastErr = err
+					continue
 				}
+				answered, clusterID = true, info.ClusterID
+				for _, m := range info.Members {
+					peers := slices.Clone(m.PeerURLs)
+					slices.Sort(peers)
+					if slices.Equal(peers, self) {
+						return identity{Version: 1, Name: name, MemberID: m.ID, ClusterID: info.ClusterID, Token: token}, info.Members, nil
+					}
+				}
+				break // this member answered: its other URLs would answer the same
 			}
-			return identity{}, nil, fmt.Errorf("--initial-cluster-state existing: no member of cluster %x has the peer URLs %v (--initial-advertise-peer-urls): add it first (cairn member add / etcdctl member add)", info.ClusterID, self)
 		}
+		if time.Now().Add(interval).After(deadline) {
+			if answered {
+				return identity{}, nil, fmt.Errorf("--initial-cluster-state existing: no member of cluster %x has the peer URLs %v (--initial-advertise-peer-urls): add it first (cairn member add / etcdctl member add)", clusterID, self)
+			}
+			return identity{}, nil, fmt.Errorf("--initial-cluster-state existing: no other member listed in --initial-cluster answered on its peer URL: %v", lastErr)
+		}
+		time.Sleep(interval)
 	}
-	return identity{}, nil, fmt.Errorf("--initial-cluster-state existing: no other member listed in --initial-cluster answered on its peer URL: %v", lastErr)
 }
 
 func fetchClusterInfo(peerURL string) (clusterInfo, error) {
