@@ -68,6 +68,11 @@ type assembledMessage struct {
 // messages a second, allocating them was most of a member's garbage and
 // much of its collector's work. A message that is never handed back (its
 // stream failed before it was sent) leaves its arena to the collector.
+//
+// Memory: an arena holds the encoding of one batch, which the watch
+// registry bounds (see watch.Config.MaxPending), for as long as gRPC is
+// writing it; a free arena is kept for reuse only up to maxPooledArena, and
+// a sync.Pool empties over two garbage collections when nothing takes it.
 type arena struct {
 	buf   []byte
 	heads [][]byte // message i's bytes, which mem.NewBuffer takes by pointer
