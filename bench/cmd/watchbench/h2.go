@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 	"sync"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -68,7 +67,7 @@ type h2stream struct {
 // dialH2 opens an HTTP/2 connection to endpoint and starts its read loop,
 // which ends when ctx is canceled.
 func dialH2(ctx context.Context, endpoint string) (*h2conn, error) {
-	host := strings.TrimPrefix(strings.TrimPrefix(endpoint, "http://"), "https://")
+	host := hostPort(endpoint)
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", host)
 	if err != nil {
@@ -79,18 +78,19 @@ func dialH2(ctx context.Context, endpoint string) (*h2conn, error) {
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.fr.SetReuseFrames()
 	c.henc = hpack.NewEncoder(&c.hbuf)
-	if _, err := c.bw.WriteString(http2.ClientPreface); err == nil {
+	_, err = c.bw.WriteString(http2.ClientPreface)
+	if err == nil {
 		err = c.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2Window})
-		if err == nil {
-			err = c.fr.WriteWindowUpdate(0, h2ConnWindow-65535)
-		}
-		if err == nil {
-			err = c.bw.Flush()
-		}
-		if err != nil {
-			_ = nc.Close()
-			return nil, fmt.Errorf("%w: preface to %s: %w", ErrH2, host, err)
-		}
+	}
+	if err == nil {
+		err = c.fr.WriteWindowUpdate(0, h2ConnWindow-65535)
+	}
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		_ = nc.Close()
+		return nil, fmt.Errorf("%w: preface to %s: %w", ErrH2, host, err)
 	}
 	go func() {
 		<-ctx.Done()
@@ -124,15 +124,18 @@ func (c *h2conn) open(s *wstream, reqs []*pb.WatchRequest) error {
 	c.streams[id] = &h2stream{s: s}
 	c.mu.Unlock()
 	c.hbuf.Reset()
+	var err error
 	for _, f := range []hpack.HeaderField{
 		{Name: ":method", Value: "POST"}, {Name: ":scheme", Value: "http"}, {Name: ":path", Value: watchPath},
 		{Name: ":authority", Value: c.host}, {Name: "content-type", Value: "application/grpc"}, {Name: "te", Value: "trailers"},
 	} {
-		if err := c.henc.WriteField(f); err != nil {
-			return err
+		if err == nil {
+			err = c.henc.WriteField(f)
 		}
 	}
-	err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndHeaders: true})
+	if err == nil {
+		err = c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndHeaders: true})
+	}
 	for rest := body; err == nil && len(rest) > 0; {
 		n := min(len(rest), 16384)
 		err = c.fr.WriteData(id, false, rest[:n])
@@ -143,6 +146,9 @@ func (c *h2conn) open(s *wstream, reqs []*pb.WatchRequest) error {
 		err = c.bw.Flush()
 	}
 	if err != nil {
+		c.mu.Lock()
+		delete(c.streams, id)
+		c.mu.Unlock()
 		return fmt.Errorf("%w: open stream: %w", ErrH2, err)
 	}
 	return nil
@@ -227,15 +233,13 @@ func (c *h2conn) data(f *http2.DataFrame) error {
 	if f.StreamEnded() {
 		c.finish(f.StreamID, fmt.Errorf("%w: stream ended without trailers", ErrH2))
 	}
-	c.connUnacked += n
-	if c.connUnacked < h2ConnWindow/2 && streamInc == 0 {
+	var connInc int
+	if c.connUnacked += n; c.connUnacked >= h2ConnWindow/2 {
+		connInc, c.connUnacked = c.connUnacked, 0
+	}
+	if connInc == 0 && streamInc == 0 {
 		return nil
 	}
-	connInc := c.connUnacked
-	if connInc < h2ConnWindow/2 {
-		connInc = 0
-	}
-	c.connUnacked -= connInc
 	return c.write(func() error {
 		if connInc > 0 {
 			if err := c.fr.WriteWindowUpdate(0, uint32(connInc)); err != nil {

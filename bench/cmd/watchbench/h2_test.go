@@ -53,7 +53,7 @@ func TestH2ClientAgainstGRPCServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	fw := &fakeWatch{n: 3, revs: 80, base: 100}
+	fw := &fakeWatch{n: 3, revs: 160, base: 100} // 19 MB: more than the connection window
 	pb.RegisterWatchServer(srv, fw)
 	go func() { _ = srv.Serve(lis) }()
 	defer srv.Stop()

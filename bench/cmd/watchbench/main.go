@@ -13,14 +13,14 @@
 //     streams (not clientv3.Watch), stream j on connection j mod -conns,
 //     read by this driver's own gRPC-over-HTTP/2 reader (-client h2, one
 //     goroutine per connection, see h2.go) or by grpc-go (-client grpc,
-//     one goroutine per stream), each carrying -per-stream watchers on the target (one
-//     key "wb/key", or the prefix "wb/"), waits for every "created"
+//     one goroutine per stream), each carrying -per-stream watchers on the
+//     target (one key "wb/key", or the prefix "wb/"), waits for every "created"
 //     response, waits -settle and reads VmRSS again: memory per watcher =
 //     (sum after − sum before) / N;
 //  4. for every rate in -rates: a writer puts rate values per second for
 //     -duration (open-loop, one key, or 16 keys under the prefix); the
-//     ack time of every Put is kept by its revision. An event's latency is its receipt time minus
-//     the ack time of the write with the event's mod revision (events that
+//     ack time of every Put is kept by its revision. An event's latency is
+//     its receipt time minus the ack time of the write with the event's mod revision (events that
 //     arrive before the writer has seen its ack count as 0 and as "early").
 //     After the writes it waits until every watcher has every acked write,
 //     or -drain-idle without progress, or -drain in all. Then it counts,

@@ -360,7 +360,7 @@ func summarize(streams []*wstream, k int, acked []int64) segResult {
 
 // dial opens one plain-text gRPC connection and waits until it is ready.
 func dial(ctx context.Context, endpoint string, timeout time.Duration) (*grpc.ClientConn, error) {
-	addr := strings.TrimPrefix(strings.TrimPrefix(endpoint, "http://"), "https://")
+	addr := hostPort(endpoint)
 	conn, err := grpc.NewClient(addr,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
@@ -380,6 +380,11 @@ func dial(ctx context.Context, endpoint string, timeout time.Duration) (*grpc.Cl
 			return nil, fmt.Errorf("watchbench: dial %s: not ready in %v (state %v)", addr, timeout, st)
 		}
 	}
+}
+
+// hostPort is the host:port of a member's client URL.
+func hostPort(endpoint string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(endpoint, "http://"), "https://")
 }
 
 // parseSeq reads the sequence number from a value written by write

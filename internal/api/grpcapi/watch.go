@@ -75,7 +75,7 @@ func (w *watchServer) Watch(stream pb.Watch_WatchServer) error {
 						return err
 					}
 				}
-				clear(msgs) // let the collector have the batch once gRPC has written it
+				clear(msgs) // drop our pointers into the batch's arena: gRPC hands it back once written
 				ws.Sent(batch)
 			}
 		case err := <-errc:
