@@ -17,6 +17,7 @@ type metrics struct {
 	readIndexRounds  prometheus.Counter
 	watchNotify      prometheus.Histogram
 	watchSendDelay   prometheus.Histogram
+	watchFellBehind  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -34,9 +35,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help: "Time the applier spends handing one applied batch's events to every matching watcher's queue (the fan-out, short of the network send).", Buckets: prometheus.ExponentialBuckets(0.000001, 2, 24)}),
 		watchSendDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "cairn", Subsystem: "watch", Name: "send_delay_seconds",
 			Help: "Time from an events response being queued for a watcher (at apply, or when caught up from history) to its send loop handing it to gRPC.", Buckets: prometheus.ExponentialBuckets(0.00001, 2, 22)}),
+		watchFellBehind: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "cairn", Subsystem: "watch", Name: "fell_behind_total",
+			Help: "Watchers moved aside because their stream's queue was full (each is caught up from history as soon as its stream's send loop makes room)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.applyDuration, m.appliedEntries, m.appliedIndex, m.keys, m.revision, m.snapshotDuration, m.proposalsFailed, m.readIndexRounds, m.watchNotify, m.watchSendDelay)
+		reg.MustRegister(m.applyDuration, m.appliedEntries, m.appliedIndex, m.keys, m.revision, m.snapshotDuration, m.proposalsFailed, m.readIndexRounds, m.watchNotify, m.watchSendDelay, m.watchFellBehind)
 	}
 	return m
 }

@@ -29,6 +29,7 @@ func (s *Server) startWatches() {
 		ProgressInterval: s.cfg.WatchProgressInterval,
 		Logger:           s.log.With("component", "watch"),
 		ObserveSendDelay: func(d time.Duration) { s.metrics.watchSendDelay.Observe(d.Seconds()) },
+		CountFellBehind:  s.metrics.watchFellBehind.Inc,
 	})
 	s.wg.Add(1)
 	go func() {

@@ -27,8 +27,12 @@ type Config struct {
 	// nothing more from Notify: its watchers fall behind and are caught up from history later.
 	MaxPending int
 
-	// SyncInterval is how often watchers that are behind are caught up from history (default 100ms, as etcd).
-	// Ticks, when set, replaces the timer: a catch-up pass runs on each value received (tests inject time so).
+	// SyncInterval is how often watchers that are behind are caught up from history (default 100ms, as etcd's
+	// only schedule). Cairn does not wait for it when it knows there is work: a catch-up pass also runs as soon as
+	// a stream with watchers behind has its queue taken by its send loop, when a watcher is created at a past
+	// revision, and after Restored. The timer is the fallback (a history read that failed, for instance).
+	// Ticks, when set, replaces the timer and those prompt passes: a catch-up pass runs only on each value
+	// received (tests inject time so).
 	SyncInterval time.Duration
 	Ticks        <-chan time.Time
 
@@ -54,6 +58,10 @@ type Config struct {
 	// ObserveSendDelay, when set, receives for every events response the time from its being queued to
 	// Stream.Sent: the fan-out delay the server adds (the metric cairn_watch_send_delay_seconds).
 	ObserveSendDelay func(time.Duration)
+
+	// CountFellBehind, when set, is called each time a synced watcher is moved aside because its stream's queue
+	// was full (the metric cairn_watch_fell_behind_total). It runs under the registry's lock: it must be quick.
+	CountFellBehind func()
 }
 
 // Validate reports the first bad field, naming it. Zero fields are fine (they take defaults).

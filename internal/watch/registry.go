@@ -99,6 +99,8 @@ type Registry struct {
 	stopOnce sync.Once
 	stopc    chan struct{}
 	done     chan struct{}
+	// kick (capacity 1) asks the sync goroutine for a catch-up pass now; nil when Config.Ticks is set.
+	kick chan struct{}
 
 	// syncMu serializes catch-up passes; taken before mu, held across the unlocked history reads so that two
 	// passes never catch the same watcher up twice.
@@ -142,6 +144,7 @@ func New(src Source, cfg Config) *Registry {
 	if ticks == nil {
 		t := time.NewTicker(cfg.SyncInterval)
 		ticks, stops = t.C, append(stops, t.Stop)
+		r.kick = make(chan struct{}, 1)
 	}
 	if pticks == nil {
 		t := time.NewTicker(cfg.ProgressInterval)
@@ -164,9 +167,32 @@ func (r *Registry) run(ticks, pticks <-chan time.Time, stops []func()) {
 			return
 		case <-ticks:
 			r.syncAll()
+		case <-r.kick:
+			r.syncAll()
 		case <-pticks:
 			r.progressTick()
 		}
+	}
+}
+
+// kickSync asks for a catch-up pass as soon as the sync goroutine is free; it never waits.
+func (r *Registry) kickSync() {
+	if r.kick == nil {
+		return
+	}
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// behindLocked records that s has work for a catch-up pass (watchers behind, or a backlog) that its queue has no
+// room for now: the send loop's next Take asks for the pass. If the queue has room already (it was taken between
+// the caller finding it full and now), the pass is asked for here, so the wake-up is never lost.
+func (r *Registry) behindLocked(s *Stream) {
+	s.behind.Store(true)
+	if s.q.room() > 0 && s.behind.CompareAndSwap(true, false) {
+		r.kickSync()
 	}
 }
 
@@ -253,6 +279,9 @@ func (r *Registry) Notify(rev int64, evs []mvcc.Event) {
 		}
 		if ok, missed := r.sendEventsLocked(w, out, cs, rev); !ok {
 			r.unsyncLocked(w, missed)
+			if r.cfg.CountFellBehind != nil {
+				r.cfg.CountFellBehind()
+			}
 			continue
 		}
 		w.minRev = max(w.minRev, rev+1)
@@ -302,6 +331,7 @@ func (r *Registry) unsyncLocked(w *watcher, from int64) {
 	w.minRev = from
 	w.state = stateUnsynced
 	r.unsynced.add(w)
+	r.behindLocked(w.s)
 }
 
 // addLocked registers a new watcher, synced or not.
@@ -314,6 +344,7 @@ func (r *Registry) addLocked(w *watcher) {
 		w.minRev = w.startRev
 		w.state = stateUnsynced
 		r.unsynced.add(w)
+		r.behindLocked(w.s)
 	}
 	if w.progress {
 		w.pslot = len(r.progress)
@@ -402,11 +433,16 @@ func (r *Registry) syncPass() (progressed bool, remaining int) {
 		}
 		left, ok := room[w.s]
 		if !ok {
+			// Mark the stream before looking at its room, so that a Take from now on asks for another pass; if
+			// there is room, this pass serves the stream and the mark goes (only Take clears it meanwhile).
+			w.s.behind.Store(true)
 			if w.s.hasRoomLocked() {
 				left = w.s.q.room()
+				w.s.behind.Store(false)
 			}
 		}
 		if left == 0 {
+			w.s.behind.Store(true) // this pass fills the queue: the next Take asks for another
 			room[w.s] = 0
 			continue
 		}
@@ -507,6 +543,7 @@ func (r *Registry) catchUpLocked(w *watcher, g *syncGroup, to int64) bool {
 	}
 	if len(out) > 0 {
 		if ok, missed := r.sendEventsLocked(w, out, cs, to); !ok {
+			r.behindLocked(w.s)
 			if missed > w.minRev {
 				w.minRev = missed
 				return true

@@ -3,6 +3,7 @@ package watch
 import (
 	"bytes"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairn-db/cairn/internal/mvcc"
@@ -63,6 +64,9 @@ type Stream struct {
 	closed   bool
 	nextID   int64
 	watchers map[int64]*watcher
+	// behind is set (under r.mu) when the stream has work for a catch-up pass that its queue had no room for:
+	// watchers moved aside, or a backlog. Take clears it, and asks for a pass, once it has made room.
+	behind atomic.Bool
 	// backlog holds responses that must go out, in order, before anything else: control responses that found
 	// the queue full and the remaining fragments of a fragmented response. While it is not empty, Notify
 	// delivers nothing to this stream (its watchers fall behind and are caught up later).
@@ -90,7 +94,16 @@ func (s *Stream) Ready() <-chan struct{} { return s.q.ready }
 // Take returns every response queued on the stream, in order, reusing buf (the previous batch, which must no
 // longer be used) for the queue; ok is false once the stream is closed (by Close or Registry.Stop) and everything
 // queued before was taken.
-func (s *Stream) Take(buf []Response) (batch []Response, ok bool) { return s.q.take(buf) }
+//
+// Taking a non-empty batch from a stream whose watchers are behind asks the sync goroutine for a catch-up pass at
+// once, so they are not left waiting for the next SyncInterval tick while their queue has room.
+func (s *Stream) Take(buf []Response) (batch []Response, ok bool) {
+	batch, ok = s.q.take(buf)
+	if len(batch) > 0 && s.behind.Load() && s.behind.CompareAndSwap(true, false) {
+		s.r.kickSync()
+	}
+	return batch, ok
+}
 
 // Sent tells the registry that batch, returned by Take, was handed to the transport: each events response's
 // time from being queued (at apply, or in a catch-up pass) to now goes to Config.ObserveSendDelay.
@@ -276,6 +289,7 @@ func (r *Registry) sendCtrlLocked(s *Stream, resp Response) {
 	}
 	s.backlog = append(s.backlog, resp)
 	r.backlogged[s] = struct{}{}
+	r.behindLocked(s)
 }
 
 // trySendLocked queues a response that may be dropped (a periodic progress notification).
@@ -338,6 +352,7 @@ func (r *Registry) sendResponseLocked(w *watcher, resp Response, size int) bool 
 		}
 		s.backlog = append(s.backlog, frags[i])
 		r.backlogged[s] = struct{}{}
+		r.behindLocked(s)
 	}
 	return true
 }

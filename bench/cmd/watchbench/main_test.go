@@ -47,17 +47,22 @@ cairn_watch_fanout_seconds_bucket{le="0.01"} 9
 cairn_watch_fanout_seconds_bucket{le="+Inf"} 10
 cairn_watch_fanout_seconds_sum 0.05
 cairn_watch_fanout_seconds_count 10
+cairn_watch_fell_behind_total 7
 other_metric 3
 `
 	before, after := metrics{}, metrics{}
 	if err := parseMetrics(strings.NewReader(text), []string{"cairn_watch_"}, after); err != nil {
 		t.Fatal(err)
 	}
-	if len(after) != 5 {
+	if len(after) != 6 {
 		t.Fatalf("parsed %v", after)
 	}
+	before["cairn_watch_fell_behind_total"] = 2
 	got := histSummary(before, after)
-	if len(got) != 1 || !strings.Contains(got[0], "n=10") || !strings.Contains(got[0], "p50≤1ms") || !strings.Contains(got[0], "p99≤+Inf") {
+	if len(got) != 2 || !strings.Contains(got[0], "n=10") || !strings.Contains(got[0], "p50≤1ms") || !strings.Contains(got[0], "p99≤+Inf") {
 		t.Fatalf("summary %v", got)
+	}
+	if got[1] != "cairn_watch_fell_behind_total: +5" {
+		t.Fatalf("counter line %q", got[1])
 	}
 }

@@ -135,13 +135,15 @@ func parseMetrics(r io.Reader, prefixes []string, out metrics) error {
 
 // histSummary summarizes the histograms among after-before: one line per
 // histogram family, "name: n=COUNT mean=… p50≤… p99≤…" (bucket upper bounds,
-// summed over label sets and members).
+// summed over label sets and members), and one per counter ("…_total"),
+// "name: +DELTA".
 func histSummary(before, after metrics) []string {
 	type fam struct {
 		count, sum float64
 		buckets    map[float64]float64
 	}
 	fams := map[string]*fam{}
+	counters := map[string]float64{}
 	get := func(name string) *fam {
 		f := fams[name]
 		if f == nil {
@@ -167,9 +169,14 @@ func histSummary(before, after metrics) []string {
 			get(strings.TrimSuffix(name, "_count")).count += d
 		case strings.HasSuffix(name, "_sum"):
 			get(strings.TrimSuffix(name, "_sum")).sum += d
+		case strings.HasSuffix(name, "_total"):
+			counters[name] += d
 		}
 	}
 	var out []string
+	for name, d := range counters {
+		out = append(out, fmt.Sprintf("%s: +%.0f", name, d))
+	}
 	for name, f := range fams {
 		if len(f.buckets) == 0 {
 			continue
