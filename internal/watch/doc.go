@@ -42,21 +42,23 @@
 //
 // # Never blocking, bounded memory
 //
-// Each stream has one queue of at most Config.MaxPending responses, pushed to only while holding the registry
-// lock, never waiting; the stream's send loop takes the whole queue at once (Stream.Ready, Stream.Take), so a
-// write that queues a response for each of a stream's watchers costs the send loop one wake-up. When Notify finds a stream's queue full, the watchers it was delivering to
-// leave the synced index and join the unsynced list, remembering the first revision they missed; the response is
-// dropped. The sync goroutine reads history for unsynced watchers whose stream has room (one read per distinct
-// interval, outside the registry lock) and delivers it, every revision a watcher missed in one response (up to
-// ResponseBytes), so a stream that fell behind costs fewer messages, not more; a watcher whose history is
-// complete returns to the synced index. It runs such a pass as soon as there is work it can do: when the send
-// loop takes the queue of a stream marked behind (Stream.Take), when a watcher is created at a past revision,
-// and after Restored; the SyncInterval tick (etcd's only schedule, which makes a watcher that fell behind wait
-// up to 100 ms) remains as the fallback. Responses that must not be lost (created, canceled, compacted, requested
-// progress) go to the stream's backlog when the queue is full; while the backlog is not empty nothing else is
-// queued for that stream, so order is kept; Create and Cancel wait while the backlog holds MaxPending responses.
-// A slow stream therefore delays neither the applier nor other streams, and pins at most 2 x MaxPending
-// responses: the queue and the batch its send loop is sending (see Config.MaxPending for the byte bound).
+// Each stream has one queue of at most Config.MaxPending responses, pushed to only while holding the registry lock,
+// never waiting; the stream's send loop takes the whole queue at once (Stream.Ready, Stream.Take), so a write that
+// queues a response for each of a stream's watchers costs the send loop one wake-up. When Notify finds a stream's
+// queue full, the watchers it was delivering to leave the synced index and join the unsynced list, remembering the
+// first revision they missed; the response is dropped. The sync goroutine reads history for unsynced watchers whose
+// stream has room (one read per distinct interval, outside the registry lock) and delivers it, every revision a
+// watcher missed in one response (up to ResponseBytes), so a stream that fell behind costs fewer messages, not
+// more; a watcher whose history is complete returns to the synced index. It runs such a pass as soon as there is
+// work it can do: when the send loop takes the queue of a stream marked behind (Stream.Take), when a watcher is
+// created at a past revision, and after Restored, but never more than half of the time (after a prompt pass it
+// waits as long as the pass took, so that under overload Notify and the writes keep their share of the lock); the
+// SyncInterval tick (etcd's only schedule, which makes a watcher that fell behind wait up to 100 ms) remains as the
+// fallback. Responses that must not be lost (created, canceled, compacted, requested progress) go to the stream's
+// backlog when the queue is full; while the backlog is not empty nothing else is queued for that stream, so order
+// is kept; Create and Cancel wait while the backlog holds MaxPending responses. A slow stream therefore delays
+// neither the applier nor other streams, and pins at most 2 x MaxPending responses: the queue and the batch its
+// send loop is sending (see Config.MaxPending for the byte bound).
 //
 // # Data structures and cost
 //

@@ -110,3 +110,33 @@ func TestTicksDisablePromptPasses(t *testing.T) {
 		t.Fatalf("after a tick got %s, want %s", got, want)
 	}
 }
+
+// TestCatchUpSharesEvents: watchers of one interval caught up together from the same revision share one events
+// slice per form; a filtered watcher gets its own.
+func TestCatchUpSharesEvents(t *testing.T) {
+	h := newHarness(t, Config{})
+	h.put("k", "v1")
+	h.del("k", "")
+	s := h.r.NewStream()
+	for id := int64(1); id <= 3; id++ {
+		h.create(s, CreateRequest{WatchID: id, Key: []byte("k"), StartRev: 2})
+	}
+	h.create(s, CreateRequest{WatchID: 4, Key: []byte("k"), StartRev: 2, PrevKV: true})
+	h.create(s, CreateRequest{WatchID: 5, Key: []byte("k"), StartRev: 2, NoDelete: true})
+	h.sync()
+	evs := map[int64][]mvcc.Event{}
+	for _, r := range drainResponses(s) {
+		if len(r.Events) > 0 {
+			evs[r.WatchID] = r.Events
+		}
+	}
+	if len(evs[1]) != 2 || len(evs[4]) != 2 || len(evs[5]) != 1 {
+		t.Fatalf("events per watcher: %v", evs)
+	}
+	if &evs[1][0] != &evs[2][0] || &evs[1][0] != &evs[3][0] {
+		t.Error("unfiltered watchers without PrevKV do not share their events")
+	}
+	if &evs[4][0] == &evs[1][0] || evs[4][1].PrevKV == nil || evs[1][1].PrevKV != nil {
+		t.Error("the PrevKV form is not separate")
+	}
+}

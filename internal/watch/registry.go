@@ -168,10 +168,32 @@ func (r *Registry) run(ticks, pticks <-chan time.Time, stops []func()) {
 		case <-ticks:
 			r.syncAll()
 		case <-r.kick:
+			start := time.Now()
 			r.syncAll()
+			// Prompt passes take at most half of the registry's time: after one, the applier and the send loops
+			// have it for at least as long before the next. When every core is busy and thousands of watchers are
+			// behind, back-to-back passes would hold mu and the store's read lock against Notify and the writes.
+			if !r.pause(time.Since(start)) {
+				return
+			}
 		case <-pticks:
 			r.progressTick()
 		}
+	}
+}
+
+// pause waits d, or until Stop; false on Stop.
+func (r *Registry) pause(d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.stopc:
+		return false
 	}
 }
 
@@ -391,6 +413,19 @@ type syncGroup struct {
 	caches   eventCaches // of evs, shared by the group's watchers
 	more     bool
 	err      error
+	// tails memoizes, per starting index and form (with or without PrevKV), the events from there on with their
+	// cache slots, shared by every unfiltered watcher of the group that needs them (read-only, like Notify's).
+	tails map[tailKey]tail
+}
+
+type tailKey struct {
+	first  int
+	prevKV bool
+}
+
+type tail struct {
+	evs []mvcc.Event
+	cs  []*EventCache
 }
 
 // member is a watcher of a syncGroup with its minRev as of the pass's start (only the pass changes it).
@@ -528,19 +563,7 @@ func (r *Registry) catchUpLocked(w *watcher, g *syncGroup, to int64) bool {
 		return false
 	}
 	first := sort.Search(len(g.evs), func(i int) bool { return g.evs[i].KV.ModRevision >= w.minRev })
-	out := make([]mvcc.Event, 0, len(g.evs)-first)
-	cs := make([]*EventCache, 0, len(g.evs)-first)
-	for i := first; i < len(g.evs); i++ {
-		ev := g.evs[i]
-		if w.filtered(&ev) {
-			continue
-		}
-		if !w.prevKV {
-			ev.PrevKV = nil
-		}
-		out = append(out, ev)
-		cs = append(cs, g.caches.at(i, w.prevKV))
-	}
+	out, cs := g.eventsFor(w, first)
 	if len(out) > 0 {
 		if ok, missed := r.sendEventsLocked(w, out, cs, to); !ok {
 			r.behindLocked(w.s)
@@ -558,6 +581,37 @@ func (r *Registry) catchUpLocked(w *watcher, g *syncGroup, to int64) bool {
 		r.synced.add(w)
 	}
 	return true
+}
+
+// eventsFor returns g's events from index first on as w wants them (filtered, PrevKV kept or stripped) with their
+// cache slots. Watchers without filters share one slice per starting index and form: a stream's hundred watchers
+// of one key that fell behind together cost one slice, not a hundred.
+func (g *syncGroup) eventsFor(w *watcher, first int) ([]mvcc.Event, []*EventCache) {
+	shared := !w.noPut && !w.noDelete
+	tk := tailKey{first, w.prevKV}
+	if t, ok := g.tails[tk]; ok && shared {
+		return t.evs, t.cs
+	}
+	out := make([]mvcc.Event, 0, len(g.evs)-first)
+	cs := make([]*EventCache, 0, len(g.evs)-first)
+	for i := first; i < len(g.evs); i++ {
+		ev := g.evs[i]
+		if w.filtered(&ev) {
+			continue
+		}
+		if !w.prevKV {
+			ev.PrevKV = nil
+		}
+		out = append(out, ev)
+		cs = append(cs, g.caches.at(i, w.prevKV))
+	}
+	if shared {
+		if g.tails == nil {
+			g.tails = make(map[tailKey]tail)
+		}
+		g.tails[tk] = tail{out, cs}
+	}
+	return out, cs
 }
 
 // knownCompactRev is the compaction revision behind a compacted read, 0 if the Source does not tell.
