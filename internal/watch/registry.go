@@ -589,8 +589,10 @@ func (r *Registry) catchUpLocked(w *watcher, g *syncGroup, to int64) bool {
 func (g *syncGroup) eventsFor(w *watcher, first int) ([]mvcc.Event, []*EventCache) {
 	shared := !w.noPut && !w.noDelete
 	tk := tailKey{first, w.prevKV}
-	if t, ok := g.tails[tk]; ok && shared {
-		return t.evs, t.cs
+	if shared {
+		if t, ok := g.tails[tk]; ok {
+			return t.evs, t.cs
+		}
 	}
 	out := make([]mvcc.Event, 0, len(g.evs)-first)
 	cs := make([]*EventCache, 0, len(g.evs)-first)

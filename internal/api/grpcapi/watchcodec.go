@@ -243,8 +243,6 @@ func assemblable(r *watch.Response) bool {
 }
 
 // encodeEventField encodes ev as one element of WatchResponse.events.
-
-// encodeEventField encodes ev as one element of WatchResponse.events.
 func encodeEventField(ev proto.Message) []byte {
 	return appendMessageField(nil, fieldWatchEvents, ev)
 }
