@@ -99,7 +99,7 @@ func runGroup(ctx context.Context, o options, work string, sys cluster.System, n
 	}
 	total := 0
 	for _, r := range o.rates {
-		total += int(r * o.duration.Seconds())
+		total += int(r * o.writeTime(r).Seconds())
 	}
 	t := newTracker(base, total+64)
 	var key, end []byte
@@ -155,7 +155,7 @@ func runGroup(ctx context.Context, o options, work string, sys cluster.System, n
 		for _, s := range streams {
 			got0 += s.distinct.Load()
 		}
-		wr := write(gctx, kv, t, seq0, rate, o.duration, keyFunc(target), o.valueSize)
+		wr := write(gctx, kv, t, seq0, rate, o.writeTime(rate), keyFunc(target), o.valueSize)
 		seq0 += wr.sent
 		drainStart := time.Now()
 		want := int64(n) * int64(len(wr.acked))

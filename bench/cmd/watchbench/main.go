@@ -18,7 +18,8 @@
 //     response, waits -settle and reads VmRSS again: memory per watcher =
 //     (sum after − sum before) / N;
 //  4. for every rate in -rates: a writer puts rate values per second for
-//     -duration (open-loop, one key, or 16 keys under the prefix); the
+//     -duration, or longer to make at least -min-writes writes (open-loop,
+//     one key, or 16 keys under the prefix); the
 //     ack time of every Put is kept by its revision. An event's latency is
 //     its receipt time minus the ack time of the write with the event's mod revision (events that
 //     arrive before the writer has seen its ack count as 0 and as "early").
@@ -52,6 +53,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -81,6 +83,7 @@ type options struct {
 	targets     []string
 	rates       []float64
 	duration    time.Duration
+	minWrites   int
 	perStream   int
 	conns       int
 	drain       time.Duration
@@ -118,6 +121,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	targets := fs.String("targets", "key,prefix", "what the watchers watch: key (one key) and/or prefix")
 	rates := fs.String("rates", "1,10,100", "writer rates, puts per second")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "writing time per rate")
+	fs.IntVar(&o.minWrites, "min-writes", 30, "write at least this many times per rate, writing longer than -duration at low rates")
 	fs.IntVar(&o.perStream, "per-stream", 100, "watchers per gRPC watch stream")
 	fs.IntVar(&o.conns, "conns", 64, "gRPC connections for the watch streams (spread over the members)")
 	fs.DurationVar(&o.drain, "drain", 20*time.Second, "longest wait after the writes for the events still in flight")
@@ -176,10 +180,17 @@ func parse(args []string, stderr io.Writer) (options, error) {
 			o.metrics = append(o.metrics, p)
 		}
 	}
-	if o.duration <= 0 || o.perStream < 1 || o.conns < 1 || o.drain <= 0 || o.valueSize < 1 {
-		return o, errors.New("-duration, -per-stream, -conns, -drain and -value-size must be positive")
+	if o.duration <= 0 || o.minWrites < 1 || o.perStream < 1 || o.conns < 1 || o.drain <= 0 || o.valueSize < 1 {
+		return o, errors.New("-duration, -min-writes, -per-stream, -conns, -drain and -value-size must be positive")
 	}
 	return o, nil
+}
+
+// writeTime is how long the writer writes at rate: -duration, or longer when
+// that gives fewer than -min-writes writes. At 1 put/s, ten writes would let
+// one slow write (a tenth of the events) decide the p99 alone.
+func (o options) writeTime(rate float64) time.Duration {
+	return max(o.duration, time.Duration(math.Ceil(float64(o.minWrites)/rate*float64(time.Second))))
 }
 
 // record is one measured case: a group at one writer rate.
@@ -292,8 +303,8 @@ func printTable(w io.Writer, o options, recs []record) {
 	if len(recs) == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\n%v of writes per rate; %d watchers per stream over %d connections to 3 members, read by the %s client. Latency = event receipt − Put ack, ms. Memory = (Σ members' VmRSS after creating the watchers − before) / watchers.\n\n",
-		o.duration, o.perStream, o.conns, o.client)
+	fmt.Fprintf(w, "\n%v of writes per rate, and at least %d writes; %d watchers per stream over %d connections to 3 members, read by the %s client. Latency = event receipt − Put ack, ms. Memory = (Σ members' VmRSS after creating the watchers − before) / watchers.\n\n",
+		o.duration, o.minWrites, o.perStream, o.conns, o.client)
 	fmt.Fprintln(w, "| watchers | target | puts/s | system | puts acked | p50 ms | p99 ms | max ms | early % | from send p50 / p99 ms | put p50 ms | events expected | lost | dup | B/watcher | server CPU s | client CPU s | drain s |")
 	fmt.Fprintln(w, "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range recs {

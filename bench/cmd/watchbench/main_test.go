@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -64,5 +65,26 @@ other_metric 3
 	}
 	if got[1] != "cairn_watch_fell_behind_total: +5" {
 		t.Fatalf("counter line %q", got[1])
+	}
+}
+
+func TestWriteTime(t *testing.T) {
+	o, err := parse([]string{"-cairn", "x", "-duration", "10s", "-min-writes", "30"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		rate float64
+		want time.Duration
+	}{{0.5, time.Minute}, {1, 30 * time.Second}, {2, 15 * time.Second}, {7, 10 * time.Second}, {100, 10 * time.Second}} {
+		if got := o.writeTime(c.rate); got != c.want {
+			t.Errorf("writeTime(%v) = %v, want %v", c.rate, got, c.want)
+		}
+		if n := int(c.rate * o.writeTime(c.rate).Seconds()); n < o.minWrites {
+			t.Errorf("rate %v: %d writes, want at least %d", c.rate, n, o.minWrites)
+		}
+	}
+	if _, err := parse([]string{"-cairn", "x", "-min-writes", "0"}, io.Discard); err == nil {
+		t.Error("-min-writes 0 accepted")
 	}
 }
