@@ -284,6 +284,8 @@ func (d *Daemon) start() error {
 			d.log.Warn("could not publish member attributes", "err", err)
 		}
 	}()
+	d.wg.Add(1)
+	go func() { defer d.wg.Done(); newIdleGC().run(ctx) }()
 	if err := d.startCompactor(ctx); err != nil {
 		return err
 	}
