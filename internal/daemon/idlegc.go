@@ -22,7 +22,7 @@ import (
 // ms without any.
 //
 // The policy: every tick, if the process used less than idleShare of one
-// core since the last tick, and the heap has grown more than half of the way
+// core since the last tick, and the heap has grown at least half of the way
 // from the live heap of the last collection to the next collection's goal,
 // collect now. A member that is never idle (steady load) is never collected
 // here, and one that does not allocate is not either; the runtime's own
